@@ -4,15 +4,18 @@
 //! exactly one copy, built with one feature set.
 
 pub mod alarm;
+pub mod aws;
 pub mod emf;
 pub mod error;
 pub mod events;
+pub mod notify;
 pub mod runtime;
 pub mod serde_util;
 pub mod status;
 pub mod time;
 
 pub use aws_config;
+pub use aws_credential_types;
 pub use aws_sdk_cloudwatch;
 pub use aws_sdk_cloudwatchlogs;
 pub use aws_sdk_dynamodb;

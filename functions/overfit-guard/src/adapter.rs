@@ -1,0 +1,210 @@
+//! [`TrainingJobs`] with the AWS SDK: SageMaker `Search` (status + tags in one call),
+//! `DescribeTrainingJob`, `StopTrainingJob`, `AddTags`; STS AssumeRole for other accounts.
+
+use crate::policy::JobView;
+use crate::ports::{StopOutcome, Target, TrainingJobs};
+use chrono::{DateTime, Utc};
+use sagewatch::aws_config::sts::AssumeRoleProvider;
+use sagewatch::aws_config::{Region, SdkConfig};
+use sagewatch::aws_sdk_sagemaker as sm;
+use sagewatch::error::{classify, AwsError};
+use sagewatch::status::Status;
+use sm::types::{Filter, Operator, ResourceType, SearchExpression, Tag};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+pub struct SageMakerJobs {
+    home: SdkConfig,
+    home_client: sm::Client,
+    home_account: Option<String>,
+    /// Role name assumed in other accounts (`arn:aws:iam::<account>:role/<name>`).
+    cross_account_role: Option<String>,
+    /// Clients per (account, region), built once per cold start; the STS provider caches and
+    /// refreshes the assumed credentials itself.
+    clients: Mutex<HashMap<Target, sm::Client>>,
+}
+
+impl SageMakerJobs {
+    pub fn new(
+        home: SdkConfig,
+        home_account: Option<String>,
+        cross_account_role: Option<String>,
+    ) -> Self {
+        SageMakerJobs {
+            home_client: sm::Client::new(&home),
+            home,
+            home_account,
+            cross_account_role,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Builds a client from a ready config (tests use this to add a call counter).
+    pub fn with_client(home: SdkConfig, client: sm::Client, home_account: Option<String>) -> Self {
+        SageMakerJobs {
+            home,
+            home_client: client,
+            home_account,
+            cross_account_role: None,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn is_home(&self, target: &Target) -> bool {
+        let same_account = target.account.is_none() || target.account == self.home_account;
+        let same_region = target.region.is_none()
+            || target.region.as_deref() == self.home.region().map(|r| r.as_ref());
+        same_account && same_region
+    }
+
+    async fn client(&self, target: &Target) -> sm::Client {
+        if self.is_home(target) {
+            return self.home_client.clone();
+        }
+        if let Some(c) = self
+            .clients
+            .lock()
+            .ok()
+            .and_then(|m| m.get(target).cloned())
+        {
+            return c;
+        }
+        let mut builder = self.home.to_builder();
+        if let Some(region) = &target.region {
+            builder = builder.region(Region::new(region.clone()));
+        }
+        let foreign = target.account.is_some() && target.account != self.home_account;
+        if let (true, Some(role), Some(account)) =
+            (foreign, &self.cross_account_role, &target.account)
+        {
+            let provider =
+                AssumeRoleProvider::builder(format!("arn:aws:iam::{account}:role/{role}"))
+                    .session_name("sagewatch-overfit-guard")
+                    .configure(&self.home)
+                    .build()
+                    .await;
+            builder = builder.credentials_provider(
+                sagewatch::aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+            );
+        }
+        let client = sm::Client::new(&builder.build());
+        if let Ok(mut m) = self.clients.lock() {
+            m.insert(target.clone(), client.clone());
+        }
+        client
+    }
+}
+
+fn to_chrono(t: Option<&sm::primitives::DateTime>) -> Option<DateTime<Utc>> {
+    t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+}
+
+fn not_found(err: &AwsError) -> bool {
+    (err.code == "ValidationException" || err.code == "ResourceNotFound")
+        && err.message.to_ascii_lowercase().contains("not found")
+}
+
+impl TrainingJobs for SageMakerJobs {
+    async fn find(&self, target: &Target, name: &str) -> Result<Option<JobView>, AwsError> {
+        let filter = Filter::builder()
+            .name("TrainingJobName")
+            .operator(Operator::Equals)
+            .value(name)
+            .build();
+        let out = self
+            .client(target)
+            .await
+            .search()
+            .resource(ResourceType::TrainingJob)
+            .search_expression(SearchExpression::builder().filters(filter).build())
+            .max_results(1)
+            .send()
+            .await
+            .map_err(|e| classify("Search", &e))?;
+        let job = out
+            .results()
+            .iter()
+            .filter_map(|r| r.training_job())
+            .find(|j| j.training_job_name() == Some(name));
+        Ok(job.map(|j| JobView {
+            name: name.to_owned(),
+            arn: j.training_job_arn().map(str::to_owned),
+            status: Status::new(
+                j.training_job_status()
+                    .map(|s| s.as_str())
+                    .unwrap_or("Unknown"),
+            ),
+            secondary_status: j.secondary_status().map(|s| Status::new(s.as_str())),
+            training_start_time: to_chrono(j.training_start_time()),
+            creation_time: to_chrono(j.creation_time()),
+            tags: j
+                .tags()
+                .iter()
+                .filter_map(|t: &Tag| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+                .collect(),
+        }))
+    }
+
+    async fn exists(&self, target: &Target, name: &str) -> Result<bool, AwsError> {
+        match self
+            .client(target)
+            .await
+            .describe_training_job()
+            .training_job_name(name)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let err = classify("DescribeTrainingJob", &e);
+                if not_found(&err) {
+                    Ok(false)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    async fn stop(&self, target: &Target, name: &str) -> Result<StopOutcome, AwsError> {
+        match self
+            .client(target)
+            .await
+            .stop_training_job()
+            .training_job_name(name)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(StopOutcome::Stopping),
+            Err(e) => {
+                let err = classify("StopTrainingJob", &e);
+                if err.code == "ValidationException" && err.message.contains("is in status") {
+                    Ok(StopOutcome::AlreadyInStatus(err.message))
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    async fn tag(
+        &self,
+        target: &Target,
+        arn: &str,
+        tags: &[(String, String)],
+    ) -> Result<(), AwsError> {
+        let tags: Vec<Tag> = tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect();
+        self.client(target)
+            .await
+            .add_tags()
+            .resource_arn(arn)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("AddTags", &e))
+    }
+}

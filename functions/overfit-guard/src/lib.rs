@@ -1,0 +1,410 @@
+//! overfit-guard: a CloudWatch alarm on a training job's metrics fires → stop that job, safely.
+//!
+//! Per record: parse → only ALARM acts → kill switch / allow-list → resolve exactly one job
+//! → find it (status + tags in one call) → policy decides → StopTrainingJob → AddTags (who and
+//! why) → SNS notification → one EMF line that is both the StopDecisions metric and the report.
+//! At most four AWS calls per ALARM record: Search, StopTrainingJob, AddTags, Publish.
+
+pub mod adapter;
+pub mod policy;
+pub mod ports;
+pub mod resolve;
+
+use chrono::Utc;
+use policy::{decide, Decision, Policy};
+use ports::{StopOutcome, Target, TrainingJobs};
+use resolve::{resolve_job, Resolution};
+use sagewatch::alarm::{alarms_from_payload, AlarmNotification, AlarmState};
+use sagewatch::emf::{MetricRecord, Unit};
+use sagewatch::error::AwsError;
+use sagewatch::lambda_runtime::{Error, LambdaEvent};
+use sagewatch::notify::{Notification, Notifier};
+use sagewatch::tracing::{error, info, warn};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// Tag values in SageMaker allow letters, digits, spaces and `_.:/=+-@`, up to 256 characters.
+const MAX_TAG_VALUE: usize = 256;
+
+pub struct Config {
+    pub policy: Policy,
+    pub metrics_namespace: String,
+    /// The function's own account; alarms from others need the cross-account role.
+    pub home_account: Option<String>,
+    pub cross_account_role: Option<String>,
+    /// Recorded in the `sagewatch:stopped-by` tag.
+    pub stopped_by: String,
+}
+
+pub struct Guard<J, N> {
+    pub jobs: J,
+    pub notifier: N,
+    pub config: Config,
+}
+
+/// What happened to one record; the Lambda response lists them (handy with `cargo lambda invoke`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub record: usize,
+    pub decision: Decision,
+    pub alarm: Option<String>,
+    pub job: Option<String>,
+    pub detail: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub outcomes: Vec<Outcome>,
+}
+
+/// A failure worth retrying (throttling, 5xx, timeouts): the invocation fails so Lambda retries
+/// and, after the last try, the on-failure destination keeps the event. Every side effect is
+/// idempotent, so replaying records that already succeeded is safe.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} record(s) failed with retryable errors: {1}")]
+pub struct RetryableFailure(usize, String);
+
+impl<J: TrainingJobs, N: Notifier> Guard<J, N> {
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Summary, Error> {
+        let home_account = self
+            .config
+            .home_account
+            .clone()
+            .or_else(|| account_of_function_arn(&event.context.invoked_function_arn));
+        let alarms = match alarms_from_payload(&event.payload) {
+            Ok(a) => a,
+            Err(e) => {
+                // Not something a retry can fix: log, count, succeed.
+                error!(error = %e, "unrecognised payload; nothing done");
+                self.record(None, None, Decision::Invalid, &e.to_string(), json!({}));
+                return Ok(Summary {
+                    outcomes: vec![Outcome {
+                        record: 0,
+                        decision: Decision::Invalid,
+                        alarm: None,
+                        job: None,
+                        detail: e.to_string(),
+                    }],
+                });
+            }
+        };
+        let mut outcomes = Vec::with_capacity(alarms.len());
+        let mut retryable = Vec::new();
+        for (index, parsed) in alarms.into_iter().enumerate() {
+            match parsed {
+                Err(e) => {
+                    error!(record = index, error = %e, "malformed alarm record; skipped");
+                    self.record(None, None, Decision::Invalid, &e.to_string(), json!({}));
+                    outcomes.push(Outcome {
+                        record: index,
+                        decision: Decision::Invalid,
+                        alarm: None,
+                        job: None,
+                        detail: e.to_string(),
+                    });
+                }
+                Ok(alarm) => match self.handle_alarm(&alarm, home_account.as_deref()).await {
+                    Ok((decision, job, detail)) => outcomes.push(Outcome {
+                        record: index,
+                        decision,
+                        alarm: Some(alarm.alarm_name.clone()),
+                        job,
+                        detail,
+                    }),
+                    Err(e) => {
+                        warn!(record = index, alarm = %alarm.alarm_name, error = %e, "retryable failure");
+                        retryable.push(e.to_string());
+                    }
+                },
+            }
+        }
+        if !retryable.is_empty() {
+            return Err(Box::new(RetryableFailure(
+                retryable.len(),
+                retryable.join("; "),
+            )));
+        }
+        Ok(Summary { outcomes })
+    }
+
+    /// Ok((decision, job, detail)); Err only for retryable failures.
+    async fn handle_alarm(
+        &self,
+        alarm: &AlarmNotification,
+        home_account: Option<&str>,
+    ) -> Result<(Decision, Option<String>, String), AwsError> {
+        let policy = &self.config.policy;
+        let early = if alarm.new_state != AlarmState::Alarm {
+            Some((
+                Decision::NotAlarm,
+                format!("state {} is never acted on", alarm.new_state.as_str()),
+            ))
+        } else if policy.kill_switch {
+            Some((
+                Decision::Disabled,
+                "kill switch is on (SAGEWATCH_KILL_SWITCH)".to_owned(),
+            ))
+        } else if !policy.alarm_allowed(&alarm.alarm_name) {
+            Some((
+                Decision::NotAllowed,
+                "alarm name matches no allowed prefix".to_owned(),
+            ))
+        } else {
+            None
+        };
+        if let Some((decision, detail)) = early {
+            return self.conclude(alarm, None, None, decision, detail).await;
+        }
+
+        let job = match resolve_job(alarm) {
+            Resolution::Job(job) => job,
+            Resolution::NoJob => {
+                let detail =
+                    "the alarm has no TrainingJobName or Host=<job>/algo-<n> dimension".to_owned();
+                return self
+                    .conclude(alarm, None, None, Decision::NoJob, detail)
+                    .await;
+            }
+            Resolution::Ambiguous(jobs) => {
+                let detail = format!(
+                    "the alarm names {} different jobs: {}",
+                    jobs.len(),
+                    jobs.join(", ")
+                );
+                return self
+                    .conclude(alarm, None, None, Decision::Ambiguous, detail)
+                    .await;
+            }
+        };
+
+        let target = Target {
+            account: alarm.account.clone(),
+            region: alarm.region.clone(),
+        };
+        let foreign = matches!((&target.account, home_account), (Some(a), Some(h)) if a != h);
+        if foreign && self.config.cross_account_role.is_none() {
+            let detail = format!(
+                "job is in account {} and SAGEWATCH_CROSS_ACCOUNT_ROLE_NAME is not set",
+                target.account.as_deref().unwrap_or("?")
+            );
+            return self
+                .conclude(
+                    alarm,
+                    Some(&job),
+                    None,
+                    Decision::NoCrossAccountRole,
+                    detail,
+                )
+                .await;
+        }
+
+        let view = match self.jobs.find(&target, &job).await {
+            Ok(Some(view)) => view,
+            Ok(None) => {
+                // Search is eventually consistent; only DescribeTrainingJob can say "no such job".
+                return match self.jobs.exists(&target, &job).await {
+                    Ok(false) => {
+                        let detail =
+                            "no such training job in the alarm's account and region".to_owned();
+                        self.conclude(alarm, Some(&job), None, Decision::JobNotFound, detail)
+                            .await
+                    }
+                    Ok(true) => Err(AwsError {
+                        operation: "Search",
+                        code: "NotYetIndexed".into(),
+                        message: format!("{job} exists but is not searchable yet"),
+                        status: None,
+                        retry: sagewatch::error::Retry::Retryable,
+                    }),
+                    Err(e) => self.permanent_or_retry(alarm, &job, e).await,
+                };
+            }
+            Err(e) => return self.permanent_or_retry(alarm, &job, e).await,
+        };
+
+        let mut decision = decide(policy, &view, Utc::now());
+        let mut detail = match decision {
+            Decision::AlreadyEnded => format!("job is {}", view.status),
+            Decision::NotOptedIn => match &policy.opt_in_tag {
+                Some((k, v)) => format!("job lacks the opt-in tag {k}={v}"),
+                None => String::new(),
+            },
+            Decision::Grace => format!("job has trained less than {} s", policy.grace_seconds),
+            Decision::DryRun => "dry run: would stop".to_owned(),
+            _ => String::new(),
+        };
+        if decision == Decision::Stopped {
+            match self.jobs.stop(&target, &job).await {
+                Ok(StopOutcome::Stopping) => {
+                    detail = "StopTrainingJob accepted".to_owned();
+                    if let Some(arn) = &view.arn {
+                        if let Err(e) = self.jobs.tag(&target, arn, &self.stop_tags(alarm)).await {
+                            // The stop happened; a missing audit tag must not undo or repeat it.
+                            warn!(job = %job, error = %e, "job stopped but AddTags failed");
+                            detail.push_str(&format!("; tagging failed: {}", e.code));
+                        }
+                    }
+                }
+                Ok(StopOutcome::AlreadyInStatus(msg)) => {
+                    decision = Decision::AlreadyEnded;
+                    detail = msg;
+                }
+                Err(e) => return self.permanent_or_retry(alarm, &job, e).await,
+            }
+        }
+        self.conclude(alarm, Some(&job), Some(&view), decision, detail)
+            .await
+    }
+
+    async fn permanent_or_retry(
+        &self,
+        alarm: &AlarmNotification,
+        job: &str,
+        e: AwsError,
+    ) -> Result<(Decision, Option<String>, String), AwsError> {
+        if e.is_retryable() {
+            return Err(e);
+        }
+        error!(job, error = %e, "permanent AWS error; job left as it is");
+        let (decision, detail) = (
+            Decision::JobNotFound,
+            format!("{}: {}: {}", e.operation, e.code, e.message),
+        );
+        let decision = if e.code.contains("AccessDenied") || e.code.contains("Unauthorized") {
+            Decision::NotOptedIn
+        } else {
+            decision
+        };
+        self.conclude(alarm, Some(job), None, decision, detail)
+            .await
+    }
+
+    fn stop_tags(&self, alarm: &AlarmNotification) -> Vec<(String, String)> {
+        vec![
+            (
+                "sagewatch:stopped-by".into(),
+                tag_value(&self.config.stopped_by),
+            ),
+            (
+                "sagewatch:stopped-at".into(),
+                tag_value(&Utc::now().to_rfc3339()),
+            ),
+            ("sagewatch:stop-alarm".into(), tag_value(&alarm.alarm_name)),
+            (
+                "sagewatch:stop-reason".into(),
+                tag_value(alarm.reason.as_deref().unwrap_or("")),
+            ),
+        ]
+    }
+
+    /// Log, count, and (when the decision calls for it) notify. Publish failures are retryable.
+    async fn conclude(
+        &self,
+        alarm: &AlarmNotification,
+        job: Option<&str>,
+        view: Option<&policy::JobView>,
+        decision: Decision,
+        detail: String,
+    ) -> Result<(Decision, Option<String>, String), AwsError> {
+        let report = json!({
+            "decision": decision,
+            "detail": detail,
+            "alarm_name": alarm.alarm_name,
+            "alarm_arn": alarm.alarm_arn,
+            "alarm_reason": alarm.reason,
+            "alarm_state": alarm.new_state.as_str(),
+            "state_change_time": alarm.state_change_time,
+            "account": alarm.account,
+            "region": alarm.region,
+            "training_job_name": job,
+            "training_job_arn": view.and_then(|v| v.arn.clone()),
+            "job_status": view.map(|v| v.status.as_str().to_owned()),
+            "dry_run": self.config.policy.dry_run,
+        });
+        info!(decision = decision.as_str(), alarm = %alarm.alarm_name, job = job.unwrap_or("-"), detail = %detail, "stop decision");
+        if decision.notifies() {
+            let job_text = job.unwrap_or("(no job)");
+            let subject = format!(
+                "sagewatch: {} {} (alarm {})",
+                decision.as_str(),
+                job_text,
+                alarm.alarm_name
+            );
+            let text = format!(
+                "sagewatch overfit-guard: {}\n\nJob: {}\nAlarm: {} ({})\nReason: {}\nDecision: {} - {}\nAccount/region: {}/{}\n",
+                decision.as_str(),
+                job_text,
+                alarm.alarm_name,
+                alarm.new_state.as_str(),
+                alarm.reason.as_deref().unwrap_or("-"),
+                decision.as_str(),
+                detail,
+                alarm.account.as_deref().unwrap_or("-"),
+                alarm.region.as_deref().unwrap_or("-"),
+            );
+            let note = Notification::new(&subject, text, report.clone())
+                .attribute("source", "overfit-guard")
+                .attribute("decision", decision.as_str())
+                .attribute("account", alarm.account.clone().unwrap_or_default())
+                .attribute("region", alarm.region.clone().unwrap_or_default());
+            self.notifier.publish(&note).await?;
+        }
+        self.record(Some(alarm), job, decision, &detail, report);
+        Ok((decision, job.map(str::to_owned), detail))
+    }
+
+    /// One EMF line per record: `StopDecisions` by `[Decision]`, the report as properties.
+    fn record(
+        &self,
+        _alarm: Option<&AlarmNotification>,
+        _job: Option<&str>,
+        decision: Decision,
+        _detail: &str,
+        report: Value,
+    ) {
+        let mut m = MetricRecord::new(self.config.metrics_namespace.clone(), Utc::now());
+        m.dimension("Decision", decision.as_str())
+            .dimension_set(&["Decision"])
+            .metric("StopDecisions", 1.0, Unit::Count)
+            .property("sagewatch_event", "stop_decision");
+        if let Value::Object(fields) = report {
+            for (k, v) in fields {
+                if !v.is_null() {
+                    m.property(k, v);
+                }
+            }
+        }
+        if let Err(e) = m.emit() {
+            error!(error = %e, "cannot emit EMF");
+        }
+    }
+}
+
+/// `arn:aws:lambda:<region>:<account>:function:<name>` → account.
+pub fn account_of_function_arn(arn: &str) -> Option<String> {
+    let account = arn.split(':').nth(4)?;
+    (!account.is_empty()).then(|| account.to_owned())
+}
+
+/// Keeps the characters SageMaker allows in tag values, truncated to 256.
+pub fn tag_value(raw: &str) -> String {
+    raw.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c) {
+                if c.is_whitespace() {
+                    ' '
+                } else {
+                    c
+                }
+            } else {
+                ' '
+            }
+        })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(MAX_TAG_VALUE)
+        .collect()
+}

@@ -1,0 +1,46 @@
+//! The one port the guard needs besides notifications: training jobs, in some account/region.
+
+use crate::policy::JobView;
+use sagewatch::error::AwsError;
+use std::future::Future;
+
+/// Where the job lives, from the alarm's ARN. `None` parts mean "the function's own".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Target {
+    pub account: Option<String>,
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopOutcome {
+    /// SageMaker accepted the stop: the job is Stopping.
+    Stopping,
+    /// SageMaker refused because the job already left InProgress (its message says the status).
+    AlreadyInStatus(String),
+}
+
+pub trait TrainingJobs: Send + Sync {
+    /// The job with its status, times and tags in one call, or `None` when not found.
+    fn find(
+        &self,
+        target: &Target,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<JobView>, AwsError>> + Send;
+    /// Whether the job exists at all (only asked when [`TrainingJobs::find`] found nothing).
+    fn exists(
+        &self,
+        target: &Target,
+        name: &str,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    fn stop(
+        &self,
+        target: &Target,
+        name: &str,
+    ) -> impl Future<Output = Result<StopOutcome, AwsError>> + Send;
+    fn tag(
+        &self,
+        target: &Target,
+        arn: &str,
+        tags: &[(String, String)],
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+}

@@ -1,0 +1,354 @@
+//! Handler logic with in-memory ports, over the real-world alarm samples in `events/`.
+//! (AWS behaviour itself is tested against the emulator in `emulator.rs`.)
+
+use chrono::{Duration, Utc};
+use overfit_guard::policy::{Decision, JobView, Policy};
+use overfit_guard::ports::{StopOutcome, Target, TrainingJobs};
+use overfit_guard::{Config, Guard, Summary};
+use sagewatch::error::{AwsError, Retry};
+use sagewatch::lambda_runtime::{Context, LambdaEvent};
+use sagewatch::notify::{Notification, Notifier};
+use sagewatch::status::Status;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+#[derive(Default)]
+struct FakeJobs {
+    jobs: Mutex<HashMap<String, JobView>>,
+    calls: Mutex<Vec<String>>,
+    fail_find_with: Option<Retry>,
+}
+
+impl FakeJobs {
+    fn with(job: JobView) -> Self {
+        let f = FakeJobs::default();
+        f.jobs.lock().unwrap().insert(job.name.clone(), job);
+        f
+    }
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+    fn log(&self, call: String) {
+        self.calls.lock().unwrap().push(call);
+    }
+}
+
+impl TrainingJobs for FakeJobs {
+    async fn find(&self, target: &Target, name: &str) -> Result<Option<JobView>, AwsError> {
+        self.log(format!(
+            "find {name} {:?}/{:?}",
+            target.account, target.region
+        ));
+        if let Some(retry) = self.fail_find_with {
+            return Err(AwsError {
+                operation: "Search",
+                code: "ThrottlingException".into(),
+                message: "slow down".into(),
+                status: Some(400),
+                retry,
+            });
+        }
+        Ok(self.jobs.lock().unwrap().get(name).cloned())
+    }
+    async fn exists(&self, _: &Target, name: &str) -> Result<bool, AwsError> {
+        self.log(format!("exists {name}"));
+        Ok(self.jobs.lock().unwrap().contains_key(name))
+    }
+    async fn stop(&self, _: &Target, name: &str) -> Result<StopOutcome, AwsError> {
+        self.log(format!("stop {name}"));
+        let mut jobs = self.jobs.lock().unwrap();
+        let job = jobs.get_mut(name).unwrap();
+        if job.status.is("InProgress") {
+            job.status = Status::new("Stopping");
+            Ok(StopOutcome::Stopping)
+        } else {
+            Ok(StopOutcome::AlreadyInStatus(format!(
+                "The request was rejected because the training job is in status {}.",
+                job.status
+            )))
+        }
+    }
+    async fn tag(&self, _: &Target, arn: &str, tags: &[(String, String)]) -> Result<(), AwsError> {
+        self.log(format!("tag {arn} {}", tags.len()));
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct FakeNotifier(Mutex<Vec<Notification>>);
+
+impl Notifier for FakeNotifier {
+    async fn publish(&self, n: &Notification) -> Result<(), AwsError> {
+        self.0.lock().unwrap().push(n.clone());
+        Ok(())
+    }
+}
+
+fn sample(name: &str) -> Value {
+    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+fn job(name: &str, status: &str, trained_minutes: i64, opted_in: bool) -> JobView {
+    let mut tags = std::collections::BTreeMap::new();
+    if opted_in {
+        tags.insert("sagewatch:auto-stop".to_owned(), "true".to_owned());
+    }
+    JobView {
+        name: name.into(),
+        arn: Some(format!(
+            "arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}"
+        )),
+        status: Status::new(status),
+        secondary_status: None,
+        training_start_time: Some(Utc::now() - Duration::minutes(trained_minutes)),
+        creation_time: None,
+        tags,
+    }
+}
+
+fn guard(jobs: FakeJobs, policy: Policy) -> Guard<FakeJobs, FakeNotifier> {
+    Guard {
+        jobs,
+        notifier: FakeNotifier::default(),
+        config: Config {
+            policy,
+            metrics_namespace: "SageWatch".into(),
+            home_account: Some("123456789012".into()),
+            cross_account_role: None,
+            stopped_by: "test".into(),
+        },
+    }
+}
+
+async fn run(g: &Guard<FakeJobs, FakeNotifier>, payload: Value) -> Summary {
+    g.handle(LambdaEvent::new(payload, Context::default()))
+        .await
+        .unwrap()
+}
+
+const JOB: &str = "sagewatch-demo-train-1";
+
+#[tokio::test]
+async fn single_metric_alarm_stops_an_opted_in_job_with_four_calls_at_most() {
+    let g = guard(
+        FakeJobs::with(job(JOB, "InProgress", 60, true)),
+        Policy::default(),
+    );
+    let s = run(&g, sample("alarm-sns-single-metric.json")).await;
+    assert_eq!(s.outcomes[0].decision, Decision::Stopped);
+    let calls = g.jobs.calls();
+    assert_eq!(
+        calls,
+        vec![
+            format!("find {JOB} Some(\"123456789012\")/Some(\"us-east-1\")"),
+            format!("stop {JOB}"),
+            format!("tag arn:aws:sagemaker:us-east-1:123456789012:training-job/{JOB} 4"),
+        ]
+    );
+    let notes = g.notifier.0.lock().unwrap();
+    assert_eq!(notes.len(), 1, "plus one Publish: 4 calls");
+    assert!(notes[0].subject.contains("stopped") && notes[0].subject.contains(JOB));
+    assert_eq!(notes[0].attributes["decision"], "stopped");
+}
+
+#[tokio::test]
+async fn metric_math_host_and_lambda_action_payloads_resolve_the_same_job() {
+    for file in [
+        "alarm-sns-metric-math.json",
+        "alarm-sns-metric-math-legacy.json",
+        "alarm-sns-host-dimension.json",
+        "alarm-lambda-action.json",
+    ] {
+        let g = guard(
+            FakeJobs::with(job(JOB, "InProgress", 60, true)),
+            Policy::default(),
+        );
+        let s = run(&g, sample(file)).await;
+        assert_eq!(s.outcomes[0].decision, Decision::Stopped, "{file}");
+        assert_eq!(s.outcomes[0].job.as_deref(), Some(JOB), "{file}");
+    }
+}
+
+#[tokio::test]
+async fn ok_state_is_counted_never_acted_on() {
+    let g = guard(
+        FakeJobs::with(job(JOB, "InProgress", 60, true)),
+        Policy::default(),
+    );
+    let s = run(&g, sample("alarm-sns-ok.json")).await;
+    assert_eq!(s.outcomes[0].decision, Decision::NotAlarm);
+    assert!(g.jobs.calls().is_empty());
+    assert!(g.notifier.0.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn two_jobs_are_refused_and_notified() {
+    let g = guard(
+        FakeJobs::with(job(JOB, "InProgress", 60, true)),
+        Policy::default(),
+    );
+    let s = run(&g, sample("alarm-sns-two-jobs.json")).await;
+    assert_eq!(s.outcomes[0].decision, Decision::Ambiguous);
+    assert!(s.outcomes[0].detail.contains("sagewatch-demo-train-2"));
+    assert!(
+        g.jobs.calls().is_empty(),
+        "no AWS call for an ambiguous alarm"
+    );
+    assert_eq!(g.notifier.0.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn policy_outcomes() {
+    let cases = [
+        (
+            job(JOB, "InProgress", 60, false),
+            Policy::default(),
+            Decision::NotOptedIn,
+        ),
+        (
+            job(JOB, "InProgress", 2, true),
+            Policy::default(),
+            Decision::Grace,
+        ),
+        (
+            job(JOB, "InProgress", 60, true),
+            Policy {
+                dry_run: true,
+                ..Policy::default()
+            },
+            Decision::DryRun,
+        ),
+        (
+            job(JOB, "Completed", 60, true),
+            Policy::default(),
+            Decision::AlreadyEnded,
+        ),
+        (
+            job(JOB, "InProgress", 60, true),
+            Policy {
+                kill_switch: true,
+                ..Policy::default()
+            },
+            Decision::Disabled,
+        ),
+        (
+            job(JOB, "InProgress", 60, true),
+            Policy {
+                alarm_prefixes: vec!["nope-".into()],
+                ..Policy::default()
+            },
+            Decision::NotAllowed,
+        ),
+    ];
+    for (j, policy, want) in cases {
+        let g = guard(FakeJobs::with(j), policy);
+        let s = run(&g, sample("alarm-sns-single-metric.json")).await;
+        assert_eq!(s.outcomes[0].decision, want);
+        assert!(
+            !g.jobs.calls().iter().any(|c| c.starts_with("stop")),
+            "{want:?} must not stop"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unknown_job_and_no_job() {
+    let g = guard(FakeJobs::default(), Policy::default());
+    let s = run(&g, sample("alarm-sns-single-metric.json")).await;
+    assert_eq!(s.outcomes[0].decision, Decision::JobNotFound);
+    let mut no_job = sample("alarm-sns-single-metric.json");
+    let msg = no_job["Records"][0]["Sns"]["Message"]
+        .as_str()
+        .unwrap()
+        .replace("TrainingJobName", "EndpointName");
+    no_job["Records"][0]["Sns"]["Message"] = json!(msg);
+    let s = run(&g, no_job).await;
+    assert_eq!(s.outcomes[0].decision, Decision::NoJob);
+}
+
+#[tokio::test]
+async fn a_malformed_record_beside_a_good_one() {
+    let g = guard(
+        FakeJobs::with(job(JOB, "InProgress", 60, true)),
+        Policy::default(),
+    );
+    let mut payload = sample("alarm-sns-single-metric.json");
+    let good = payload["Records"][0].clone();
+    let mut bad = good.clone();
+    bad["Sns"]["Message"] = json!("{\"AlarmName\": 5, oops");
+    payload["Records"] = json!([bad, good]);
+    let s = run(&g, payload).await;
+    assert_eq!(s.outcomes[0].decision, Decision::Invalid);
+    assert_eq!(s.outcomes[1].decision, Decision::Stopped);
+}
+
+#[tokio::test]
+async fn garbage_payload_is_logged_not_retried() {
+    let g = guard(FakeJobs::default(), Policy::default());
+    let s = run(&g, json!({"what": "ever"})).await;
+    assert_eq!(s.outcomes[0].decision, Decision::Invalid);
+    assert!(g.jobs.calls().is_empty());
+}
+
+#[tokio::test]
+async fn throttling_fails_the_invocation_for_a_retry() {
+    let jobs = FakeJobs {
+        fail_find_with: Some(Retry::Retryable),
+        ..FakeJobs::default()
+    };
+    let g = guard(jobs, Policy::default());
+    let err = g
+        .handle(LambdaEvent::new(
+            sample("alarm-sns-single-metric.json"),
+            Context::default(),
+        ))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("retryable"), "{err}");
+}
+
+#[tokio::test]
+async fn another_account_without_a_role_is_refused() {
+    let mut g = guard(
+        FakeJobs::with(job(JOB, "InProgress", 60, true)),
+        Policy::default(),
+    );
+    g.config.home_account = Some("999999999999".into());
+    let s = run(&g, sample("alarm-sns-single-metric.json")).await;
+    assert_eq!(s.outcomes[0].decision, Decision::NoCrossAccountRole);
+    assert!(g.jobs.calls().is_empty());
+}
+
+#[tokio::test]
+async fn repeated_delivery_stops_once() {
+    let g = guard(
+        FakeJobs::with(job(JOB, "InProgress", 60, true)),
+        Policy::default(),
+    );
+    for _ in 0..10 {
+        run(&g, sample("alarm-sns-single-metric.json")).await;
+    }
+    assert_eq!(
+        g.jobs
+            .calls()
+            .iter()
+            .filter(|c| c.starts_with("stop"))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn tag_values_keep_only_what_sagemaker_allows() {
+    let v = overfit_guard::tag_value(
+        "Threshold Crossed: 1 datapoint [0.61 (30/10/17 13:19:00)] was greater than (0.5).",
+    );
+    assert!(
+        v.chars()
+            .all(|c| c.is_alphanumeric() || " _.:/=+-@".contains(c)),
+        "{v}"
+    );
+    assert!(overfit_guard::tag_value(&"x".repeat(500)).len() == 256);
+}

@@ -1,0 +1,3 @@
+//! Adapters: the ports of this crate implemented with the official AWS SDK clients.
+
+pub mod sns;

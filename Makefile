@@ -30,8 +30,8 @@ $(VENV)/.created:
 	touch $@
 
 # The emulator: moto server + our extension (CBOR for CloudWatch, StopTrainingJob, seeding).
-$(VENV)/.emulator: $(VENV)/.created infra/local/requirements.txt
-	$(PIP) install --quiet -r infra/local/requirements.txt
+$(VENV)/.emulator: $(VENV)/.created infra/local/requirements.txt infra/local/constraints.txt
+	$(PIP) install --quiet -r infra/local/requirements.txt -c infra/local/constraints.txt
 	touch $@
 
 # cargo-lambda ships as a wheel on PyPI; zig is what it cross-compiles with.

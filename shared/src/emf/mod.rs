@@ -364,8 +364,8 @@ impl MetricRecord {
                 )
             })
             .collect();
-        sized.sort_by(|a, b| b.0.cmp(&a.0));
-        let budget = MAX_LINE_BYTES - base.len() - 64;
+        sized.sort_by_key(|entry| std::cmp::Reverse(entry.0));
+        let budget = MAX_LINE_BYTES.saturating_sub(base.len() + 64);
         let mut total: usize = sized.iter().map(|(n, _, _)| n).sum();
         let mut shed = Vec::new();
         let mut keep = Vec::new();

@@ -1,0 +1,368 @@
+//! overfit-guard against the local emulator with the real SDK clients: jobs seeded through the
+//! emulator's control API, notifications received by an SQS subscriber, AWS calls counted.
+
+use chrono::Utc;
+use overfit_guard::adapter::SageMakerJobs;
+use overfit_guard::policy::{Decision, Policy};
+use overfit_guard::{Config, Guard, Summary};
+use sagewatch::aws::sns::SnsNotifier;
+use sagewatch::aws_sdk_sagemaker as sm;
+use sagewatch::aws_sdk_sns as sns;
+use sagewatch::aws_sdk_sqs as sqs;
+use sagewatch::lambda_runtime::{Context, LambdaEvent};
+use sagewatch_emulator::{unique_name, CallCounter, Emulator, JobKind, ACCOUNT_ID};
+use serde_json::{json, Value};
+
+struct Fixture {
+    emu: &'static Emulator,
+    sagemaker: sm::Client,
+    sqs: sqs::Client,
+    queue_url: String,
+    calls: CallCounter,
+    guard: Guard<SageMakerJobs, SnsNotifier>,
+}
+
+async fn fixture(policy: Policy) -> Fixture {
+    let emu = Emulator::shared().await;
+    let config = emu.sdk_config().await;
+    let calls = CallCounter::default();
+    let sagemaker = sm::Client::new(&config);
+    let counted_sm = sm::Client::from_conf(
+        sm::config::Builder::from(&config)
+            .interceptor(calls.clone())
+            .build(),
+    );
+    let sns_plain = sns::Client::new(&config);
+    let counted_sns = sns::Client::from_conf(
+        sns::config::Builder::from(&config)
+            .interceptor(calls.clone())
+            .build(),
+    );
+    let sqs = sqs::Client::new(&config);
+
+    let topic = sns_plain
+        .create_topic()
+        .name(unique_name("alerts"))
+        .send()
+        .await
+        .expect("CreateTopic");
+    let topic_arn = topic.topic_arn().expect("topic arn").to_owned();
+    let queue = sqs
+        .create_queue()
+        .queue_name(unique_name("alerts-q"))
+        .send()
+        .await
+        .expect("CreateQueue");
+    let queue_url = queue.queue_url().expect("queue url").to_owned();
+    let queue_arn = format!(
+        "arn:aws:sqs:us-east-1:{ACCOUNT_ID}:{}",
+        queue_url.rsplit('/').next().unwrap_or_default()
+    );
+    sns_plain
+        .subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .expect("Subscribe");
+
+    let guard = Guard {
+        jobs: SageMakerJobs::with_client(config.clone(), counted_sm, Some(ACCOUNT_ID.to_owned())),
+        notifier: SnsNotifier::new(counted_sns, topic_arn),
+        config: Config {
+            policy,
+            metrics_namespace: "SageWatch".into(),
+            home_account: Some(ACCOUNT_ID.into()),
+            cross_account_role: None,
+            stopped_by: "overfit-guard-test".into(),
+        },
+    };
+    Fixture {
+        emu,
+        sagemaker,
+        sqs,
+        queue_url,
+        calls,
+        guard,
+    }
+}
+
+impl Fixture {
+    async fn seed(&self, name: &str, status: &str, trained_secs: i64, opted_in: bool) {
+        let tags = if opted_in {
+            json!([{"Key": "sagewatch:auto-stop", "Value": "true"}])
+        } else {
+            json!([])
+        };
+        self.emu
+            .seed_job(
+                JobKind::Training,
+                name,
+                json!({
+                    "TrainingJobStatus": status,
+                    "TrainingStartTime": Utc::now().timestamp() - trained_secs,
+                    "Tags": tags,
+                }),
+            )
+            .await;
+    }
+
+    async fn status(&self, name: &str) -> String {
+        let d = self
+            .sagemaker
+            .describe_training_job()
+            .training_job_name(name)
+            .send()
+            .await
+            .expect("Describe");
+        d.training_job_status()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default()
+    }
+
+    async fn tags(&self, name: &str) -> Vec<(String, String)> {
+        let arn = format!("arn:aws:sagemaker:us-east-1:{ACCOUNT_ID}:training-job/{name}");
+        let out = self
+            .sagemaker
+            .list_tags()
+            .resource_arn(arn)
+            .send()
+            .await
+            .expect("ListTags");
+        out.tags()
+            .iter()
+            .map(|t| {
+                (
+                    t.key().unwrap_or_default().to_owned(),
+                    t.value().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    async fn notifications(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        for _ in 0..3 {
+            let r = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .expect("Receive");
+            for m in r.messages() {
+                out.push(serde_json::from_str(m.body().unwrap_or("null")).expect("JSON report"));
+            }
+            if r.messages().is_empty() {
+                break;
+            }
+        }
+        out
+    }
+
+    async fn invoke(&self, payload: Value) -> Summary {
+        self.guard
+            .handle(LambdaEvent::new(payload, Context::default()))
+            .await
+            .expect("handler")
+    }
+}
+
+fn alarm(file: &str, job: &str) -> Value {
+    let path = format!("{}/../../events/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(path)
+        .expect("sample")
+        .replace("sagewatch-demo-train-1", job);
+    serde_json::from_str(&text).expect("json")
+}
+
+#[tokio::test]
+async fn opted_in_job_is_stopped_and_tagged_in_four_calls() {
+    let f = fixture(Policy::default()).await;
+    let job = unique_name("overfit");
+    f.seed(&job, "InProgress", 3600, true).await;
+    let s = f.invoke(alarm("alarm-sns-single-metric.json", &job)).await;
+    assert_eq!(
+        s.outcomes[0].decision,
+        Decision::Stopped,
+        "{:?}",
+        s.outcomes
+    );
+    assert_eq!(f.status(&job).await, "Stopping");
+    let tags = f.tags(&job).await;
+    assert!(
+        tags.iter()
+            .any(|(k, v)| k == "sagewatch:stopped-by" && v == "overfit-guard-test"),
+        "{tags:?}"
+    );
+    assert!(tags
+        .iter()
+        .any(|(k, v)| k == "sagewatch:stop-alarm" && *v == format!("{job}-validation-loss")));
+    let counts = f.calls.counts();
+    assert_eq!(f.calls.total(), 4, "{counts:?}");
+    for op in ["Search", "StopTrainingJob", "AddTags", "Publish"] {
+        assert_eq!(counts.get(op), Some(&1), "{op}: {counts:?}");
+    }
+    let notes = f.notifications().await;
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0]["decision"], "stopped");
+    assert_eq!(notes[0]["training_job_name"], job.as_str());
+}
+
+#[tokio::test]
+async fn metric_math_alarm_stops_too() {
+    let f = fixture(Policy::default()).await;
+    let job = unique_name("overfit-math");
+    f.seed(&job, "InProgress", 3600, true).await;
+    let s = f.invoke(alarm("alarm-sns-metric-math.json", &job)).await;
+    assert_eq!(s.outcomes[0].decision, Decision::Stopped);
+    assert_eq!(f.status(&job).await, "Stopping");
+}
+
+#[tokio::test]
+async fn not_opted_in_and_grace_leave_the_job_running() {
+    let f = fixture(Policy::default()).await;
+    let untagged = unique_name("untagged");
+    f.seed(&untagged, "InProgress", 3600, false).await;
+    let young = unique_name("young");
+    f.seed(&young, "InProgress", 60, true).await;
+    let s = f
+        .invoke(alarm("alarm-sns-single-metric.json", &untagged))
+        .await;
+    assert_eq!(s.outcomes[0].decision, Decision::NotOptedIn);
+    let s = f
+        .invoke(alarm("alarm-sns-single-metric.json", &young))
+        .await;
+    assert_eq!(s.outcomes[0].decision, Decision::Grace);
+    assert_eq!(f.status(&untagged).await, "InProgress");
+    assert_eq!(f.status(&young).await, "InProgress");
+    assert_eq!(f.calls.counts().get("StopTrainingJob"), None);
+}
+
+#[tokio::test]
+async fn dry_run_leaves_the_job_running_but_notifies() {
+    let f = fixture(Policy {
+        dry_run: true,
+        ..Policy::default()
+    })
+    .await;
+    let job = unique_name("dry");
+    f.seed(&job, "InProgress", 3600, true).await;
+    let s = f.invoke(alarm("alarm-sns-single-metric.json", &job)).await;
+    assert_eq!(s.outcomes[0].decision, Decision::DryRun);
+    assert_eq!(f.status(&job).await, "InProgress");
+    let notes = f.notifications().await;
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0]["decision"], "dry_run");
+}
+
+#[tokio::test]
+async fn ten_deliveries_one_stop() {
+    let f = fixture(Policy::default()).await;
+    let job = unique_name("repeat");
+    f.seed(&job, "InProgress", 3600, true).await;
+    let payload = alarm("alarm-sns-single-metric.json", &job);
+    let mut decisions = Vec::new();
+    for _ in 0..10 {
+        decisions.push(f.invoke(payload.clone()).await.outcomes[0].decision);
+    }
+    assert_eq!(
+        f.calls.counts().get("StopTrainingJob"),
+        Some(&1),
+        "{:?}",
+        f.calls.counts()
+    );
+    assert_eq!(decisions[0], Decision::Stopped);
+    assert!(
+        decisions[1..].iter().all(|d| *d == Decision::AlreadyEnded),
+        "{decisions:?}"
+    );
+    assert_eq!(
+        f.notifications().await.len(),
+        1,
+        "duplicates are not re-notified"
+    );
+}
+
+#[tokio::test]
+async fn ended_jobs_succeed_without_a_stop() {
+    let f = fixture(Policy::default()).await;
+    for status in ["Completed", "Failed", "Stopped", "Stopping"] {
+        let job = unique_name(&status.to_lowercase());
+        f.seed(&job, status, 3600, true).await;
+        let s = f.invoke(alarm("alarm-sns-single-metric.json", &job)).await;
+        assert_eq!(s.outcomes[0].decision, Decision::AlreadyEnded, "{status}");
+        assert_eq!(f.status(&job).await, status);
+    }
+    assert_eq!(f.calls.counts().get("StopTrainingJob"), None);
+}
+
+#[tokio::test]
+async fn a_malformed_record_beside_a_good_one() {
+    let f = fixture(Policy::default()).await;
+    let job = unique_name("mixed");
+    f.seed(&job, "InProgress", 3600, true).await;
+    let mut payload = alarm("alarm-sns-single-metric.json", &job);
+    let good = payload["Records"][0].clone();
+    let mut bad = good.clone();
+    bad["Sns"]["Message"] = json!("{not json");
+    payload["Records"] = json!([bad, good]);
+    let s = f.invoke(payload).await;
+    assert_eq!(s.outcomes[0].decision, Decision::Invalid);
+    assert_eq!(s.outcomes[1].decision, Decision::Stopped);
+    assert_eq!(f.status(&job).await, "Stopping");
+}
+
+#[tokio::test]
+async fn unknown_job_is_not_found_not_retried() {
+    let f = fixture(Policy::default()).await;
+    let s = f
+        .invoke(alarm("alarm-sns-single-metric.json", &unique_name("ghost")))
+        .await;
+    assert_eq!(s.outcomes[0].decision, Decision::JobNotFound);
+}
+
+#[tokio::test]
+async fn another_account_is_reached_through_an_assumed_role() {
+    let emu = Emulator::shared().await;
+    let config = emu.sdk_config().await;
+    let job = unique_name("xacct");
+    let workload = "111122223333";
+    emu.seed_job(
+        JobKind::Training,
+        &job,
+        json!({"AccountId": workload, "TrainingJobStatus": "InProgress",
+               "TrainingStartTime": Utc::now().timestamp() - 3600,
+               "Tags": [{"Key": "sagewatch:auto-stop", "Value": "true"}]}),
+    )
+    .await;
+    let mut f = fixture(Policy::default()).await;
+    f.guard.jobs = SageMakerJobs::new(
+        config,
+        Some(ACCOUNT_ID.into()),
+        Some("sagewatch-overfit-guard".into()),
+    );
+    f.guard.config.cross_account_role = Some("sagewatch-overfit-guard".into());
+    let text = serde_json::to_string(&alarm("alarm-sns-single-metric.json", &job))
+        .expect("json")
+        .replace(ACCOUNT_ID, workload);
+    let s = f.invoke(serde_json::from_str(&text).expect("json")).await;
+    assert_eq!(
+        s.outcomes[0].decision,
+        Decision::Stopped,
+        "{:?}",
+        s.outcomes
+    );
+    let seen = emu
+        .control(
+            "GET",
+            &format!("/_sagewatch/sagemaker/training-jobs/{job}?AccountId={workload}"),
+            None,
+        )
+        .await
+        .expect("job in the workload account");
+    assert_eq!(seen["TrainingJobStatus"], "Stopping");
+}

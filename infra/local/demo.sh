@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# `make demo`: the emulator, a seeded scenario, each function via cargo-lambda, what each did.
+# Everything listens on 127.0.0.1 and everything started here is stopped on exit.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+REPO=$(pwd)
+PY="$REPO/.tools/venv/bin/python"
+CARGO_LAMBDA="$REPO/.tools/venv/bin/cargo-lambda"
+WORK=$(mktemp -d)
+INVOKE_PORT=${SAGEWATCH_DEMO_INVOKE_PORT:-9009}
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "Starting the local AWS emulator (moto + sagewatch extension) on 127.0.0.1"
+"$PY" infra/local/emulator.py --host 127.0.0.1 --port 0 --parent-pid $$ >"$WORK/emulator.out" 2>"$WORK/emulator.err" &
+pids+=($!)
+for _ in $(seq 1 150); do
+  grep -q '^SAGEWATCH_EMULATOR_READY ' "$WORK/emulator.out" 2>/dev/null && break
+  sleep 0.2
+done
+ENDPOINT=$(sed -n 's/^SAGEWATCH_EMULATOR_READY //p' "$WORK/emulator.out")
+[ -n "$ENDPOINT" ] || { cat "$WORK/emulator.err"; echo "emulator did not start"; exit 1; }
+echo "emulator: $ENDPOINT"
+
+step "Seeding: SNS alerts topic with an SQS subscriber; training jobs sagewatch-demo-train-1 and -2 (InProgress for 1 h, tagged sagewatch:auto-stop=true)"
+"$PY" infra/local/demo_scenario.py seed "$ENDPOINT" >"$WORK/seed.env"
+cat "$WORK/seed.env"
+
+cat >"$WORK/functions.env" <<ENV
+AWS_ENDPOINT_URL=$ENDPOINT
+AWS_ACCESS_KEY_ID=test
+AWS_SECRET_ACCESS_KEY=test
+AWS_REGION=us-east-1
+AWS_LAMBDA_LOG_FORMAT=JSON
+AWS_LAMBDA_LOG_LEVEL=WARN
+SAGEWATCH_HOME_ACCOUNT=123456789012
+$(cat "$WORK/seed.env")
+ENV
+
+step "Building the functions and starting 'cargo lambda watch' on 127.0.0.1:$INVOKE_PORT"
+cargo build --workspace --bins --quiet
+"$CARGO_LAMBDA" lambda watch --invoke-address 127.0.0.1 --invoke-port "$INVOKE_PORT" \
+  --env-file "$WORK/functions.env" >"$WORK/watch.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 300); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$INVOKE_PORT") 2>/dev/null && break
+  sleep 0.5
+done
+
+invoke() {
+  local fn=$1 file=$2 what=$3
+  step "$what"
+  echo "\$ cargo lambda invoke $fn --data-file $file"
+  "$CARGO_LAMBDA" lambda invoke "$fn" --invoke-address 127.0.0.1 --invoke-port "$INVOKE_PORT" \
+    --data-file "$file" --output-format json | "$PY" -m json.tool
+}
+
+invoke overfit-guard events/alarm-sns-single-metric.json "overfit-guard: the validation-loss alarm of sagewatch-demo-train-1 fires (SNS)"
+invoke overfit-guard events/alarm-sns-single-metric.json "overfit-guard: SNS delivers the same notification again (idempotent: no second stop)"
+invoke overfit-guard events/alarm-sns-ok.json "overfit-guard: the alarm returns to OK (never acted on)"
+invoke overfit-guard events/alarm-sns-two-jobs.json "overfit-guard: an alarm over two jobs (refused: ambiguous)"
+
+step "What the functions did"
+"$PY" infra/local/demo_scenario.py show "$ENDPOINT"
+step "EMF metric lines the functions wrote (CloudWatch turns these into metrics)"
+grep -h '"_aws"' "$WORK/watch.log" | "$PY" -c '
+import json, sys
+for line in sys.stdin:
+    start = line.find("{")
+    try:
+        doc = json.loads(line[start:])
+    except ValueError:
+        continue
+    d = doc["_aws"]["CloudWatchMetrics"][0]
+    dims = {k: doc[k] for s in d["Dimensions"] for k in s}
+    print("  ", d["Namespace"], dims, {m["Name"]: doc[m["Name"]] for m in d["Metrics"]})
+'
+step "Done; stopping the emulator and cargo lambda watch"

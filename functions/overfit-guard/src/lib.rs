@@ -76,7 +76,7 @@ impl<J: TrainingJobs, N: Notifier> Guard<J, N> {
             Err(e) => {
                 // Not something a retry can fix: log, count, succeed.
                 error!(error = %e, "unrecognised payload; nothing done");
-                self.record(None, None, Decision::Invalid, &e.to_string(), json!({}));
+                self.record(Decision::Invalid, json!({"detail": e.to_string()}));
                 return Ok(Summary {
                     outcomes: vec![Outcome {
                         record: 0,
@@ -94,7 +94,7 @@ impl<J: TrainingJobs, N: Notifier> Guard<J, N> {
             match parsed {
                 Err(e) => {
                     error!(record = index, error = %e, "malformed alarm record; skipped");
-                    self.record(None, None, Decision::Invalid, &e.to_string(), json!({}));
+                    self.record(Decision::Invalid, json!({"detail": e.to_string()}));
                     outcomes.push(Outcome {
                         record: index,
                         decision: Decision::Invalid,
@@ -266,15 +266,14 @@ impl<J: TrainingJobs, N: Notifier> Guard<J, N> {
             return Err(e);
         }
         error!(job, error = %e, "permanent AWS error; job left as it is");
-        let (decision, detail) = (
-            Decision::JobNotFound,
-            format!("{}: {}: {}", e.operation, e.code, e.message),
-        );
-        let decision = if e.code.contains("AccessDenied") || e.code.contains("Unauthorized") {
+        // With the template's IAM policy, StopTrainingJob on a job without the opt-in tag is
+        // denied by an `aws:ResourceTag` condition: that is the opt-in check, enforced by IAM.
+        let decision = if e.code.contains("AccessDenied") {
             Decision::NotOptedIn
         } else {
-            decision
+            Decision::Failed
         };
+        let detail = format!("{}: {}: {}", e.operation, e.code, e.message);
         self.conclude(alarm, Some(job), None, decision, detail)
             .await
     }
@@ -349,19 +348,12 @@ impl<J: TrainingJobs, N: Notifier> Guard<J, N> {
                 .attribute("region", alarm.region.clone().unwrap_or_default());
             self.notifier.publish(&note).await?;
         }
-        self.record(Some(alarm), job, decision, &detail, report);
+        self.record(decision, report);
         Ok((decision, job.map(str::to_owned), detail))
     }
 
     /// One EMF line per record: `StopDecisions` by `[Decision]`, the report as properties.
-    fn record(
-        &self,
-        _alarm: Option<&AlarmNotification>,
-        _job: Option<&str>,
-        decision: Decision,
-        _detail: &str,
-        report: Value,
-    ) {
+    fn record(&self, decision: Decision, report: Value) {
         let mut m = MetricRecord::new(self.config.metrics_namespace.clone(), Utc::now());
         m.dimension("Decision", decision.as_str())
             .dimension_set(&["Decision"])

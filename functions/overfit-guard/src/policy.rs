@@ -37,6 +37,8 @@ pub enum Decision {
     NoCrossAccountRole,
     /// The record is not a readable alarm notification.
     Invalid,
+    /// An AWS call failed in a way a retry cannot fix (e.g. a validation error); job untouched.
+    Failed,
 }
 
 impl Decision {
@@ -55,6 +57,7 @@ impl Decision {
             Decision::Disabled => "disabled",
             Decision::NoCrossAccountRole => "no_cross_account_role",
             Decision::Invalid => "invalid",
+            Decision::Failed => "failed",
         }
     }
 
@@ -71,6 +74,7 @@ impl Decision {
                 | Decision::NoJob
                 | Decision::JobNotFound
                 | Decision::NoCrossAccountRole
+                | Decision::Failed
         )
     }
 }

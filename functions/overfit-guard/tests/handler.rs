@@ -352,3 +352,15 @@ fn tag_values_keep_only_what_sagemaker_allows() {
     );
     assert!(overfit_guard::tag_value(&"x".repeat(500)).len() == 256);
 }
+
+#[tokio::test]
+async fn a_permanent_aws_error_is_reported_not_retried() {
+    let jobs = FakeJobs {
+        fail_find_with: Some(Retry::Permanent),
+        ..FakeJobs::default()
+    };
+    let g = guard(jobs, Policy::default());
+    let s = run(&g, sample("alarm-sns-single-metric.json")).await;
+    assert_eq!(s.outcomes[0].decision, Decision::Failed);
+    assert_eq!(g.notifier.0.lock().unwrap().len(), 1);
+}

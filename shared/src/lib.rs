@@ -9,6 +9,7 @@ pub mod emf;
 pub mod error;
 pub mod events;
 pub mod notify;
+pub mod redact;
 pub mod runtime;
 pub mod serde_util;
 pub mod status;

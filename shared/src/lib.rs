@@ -5,6 +5,7 @@
 
 pub mod alarm;
 pub mod aws;
+pub mod classify;
 pub mod emf;
 pub mod error;
 pub mod events;

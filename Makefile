@@ -17,12 +17,13 @@ ZIGLANG_VERSION      := 0.13.0
 export PATH := $(VENV)/bin:$(PATH)
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help tools emulator-deps emulator demo test lint fmt-check clippy unit integration bench build clean-tools
+.PHONY: help tools emulator-deps emulator demo test validate fmt-check clippy bench build clean-tools
 
 help:
 	@echo "make demo    - run every function against the local AWS emulator and show what each did"
 	@echo "make test    - fmt check, clippy -D warnings, unit and emulator integration tests"
 	@echo "make emulator- run the local AWS emulator in the foreground on $(EMULATOR_HOST):$(EMULATOR_PORT)"
+	@echo "make validate- lint the SAM templates offline (part of make test)"
 	@echo "make bench   - benchmarks"
 
 $(VENV)/.created:
@@ -51,19 +52,22 @@ fmt-check:
 clippy:
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# SAM templates, offline: cfn-lint, sam validate --lint, IAM action names, checkov.
+# infra/validate.sh keeps its own pinned venvs under .tools/.
+validate:
+	bash infra/validate.sh
+
 # Unit and integration tests in one cargo invocation: one build, one feature set per crate.
 # Integration tests start their own emulator (infra/local) on a free loopback port.
-unit integration:
-	@echo "use 'make test'"
-
-test: emulator-deps fmt-check clippy
+test: emulator-deps fmt-check clippy validate
 	cargo test --workspace --locked
 
 bench:
-	cargo bench --workspace --locked
+	cargo bench -p sagewatch --locked --bench classifier
 
-build: tools
-	cargo lambda build --release --workspace
+# Lambda packages with SAM (x86_64 here; arm64 needs the aarch64 Rust standard library).
+build: tools validate
+	PATH="$(VENV)/bin:$$PATH" .tools/infra-venv/bin/sam build --template-file infra/template.yaml --parameter-overrides Architecture=$${ARCH:-x86_64}
 
 demo: tools
 	bash infra/local/demo.sh

@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# Offline validation of the CloudFormation / SAM templates in infra/:
+#   1. cfn-lint on every infra/*.yaml (errors, warnings and informational rules),
+#   2. sam validate --lint on infra/template.yaml,
+#   3. every IAM action in every policy exists (cfn-lint skips that for SAM templates),
+#   4. checkov (CloudFormation): no failed check; a suppression is allowed only as
+#      `Metadata: checkov: skip: [{id, comment}]` in the template, with a comment.
+# Exits non-zero on any finding. Needs only python3 (with venv) and, the first time, PyPI.
+#
+# The tools live in their own venvs, never in .tools/venv (the emulator's, which pins
+# moto/boto3):
+#   .tools/infra-venv    aws-sam-cli + cfn-lint   (infra/requirements.txt)
+#   .tools/checkov-venv  checkov                  (infra/requirements-checkov.txt)
+# checkov pins a boto3 that aws-sam-cli's pin excludes, so they cannot share a venv.
+# A venv is (re)installed only when its requirements file is newer than its stamp.
+#
+# Nothing here talks to AWS or downloads at run time: no credentials are needed, SAM's
+# telemetry and weekly PyPI version check are off, checkov runs with --skip-download and
+# without its update check.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+PYTHON=${PYTHON:-python3}
+SAM_VENV=$ROOT/.tools/infra-venv
+CHECKOV_VENV=$ROOT/.tools/checkov-venv
+START=$SECONDS
+
+# --- tools ---------------------------------------------------------------------------
+
+ensure_venv() { # venv requirements-file
+    local venv=$1 req=$2 stamp=$1/.installed log=$1.install.log
+    if [[ -f $stamp && ! $req -nt $stamp ]]; then
+        return 0
+    fi
+    echo "==> installing ${req#"$ROOT"/} into ${venv#"$ROOT"/} (a few minutes the first time)"
+    if [[ ! -x $venv/bin/python ]]; then
+        "$PYTHON" -m venv "$venv"
+    fi
+    if ! "$venv/bin/python" -m pip install --disable-pip-version-check -r "$req" >"$log" 2>&1; then
+        tail -n 40 "$log" >&2
+        echo "error: installing $req failed (full log: ${log#"$ROOT"/})" >&2
+        return 1
+    fi
+    touch "$stamp"
+}
+
+# Both installs at once: they are independent and mostly wait on downloads.
+ensure_venv "$SAM_VENV" "$ROOT/infra/requirements.txt" &
+sam_install=$!
+ensure_venv "$CHECKOV_VENV" "$ROOT/infra/requirements-checkov.txt" &
+checkov_install=$!
+install_ok=true
+wait "$sam_install" || install_ok=false
+wait "$checkov_install" || install_ok=false
+$install_ok || exit 1
+
+# --- offline environment -------------------------------------------------------------
+
+export AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 # any region: nothing is called
+export AWS_EC2_METADATA_DISABLED=true                    # no credential probing of IMDS
+export SAM_CLI_TELEMETRY=0
+# SAM keeps its global settings (telemetry, last version check) in metadata.json under this
+# directory: a private one whose last check lies in the future (year 2100; SAM reads it only
+# as a float) never asks PyPI.
+export __SAM_CLI_APP_DIR=$SAM_VENV/sam-app-dir
+mkdir -p "$__SAM_CLI_APP_DIR"
+echo '{"telemetryEnabled": false, "lastVersionCheck": 4102444800.0}' >"$__SAM_CLI_APP_DIR/metadata.json"
+export CKV_SKIP_PACKAGE_UPDATE_CHECK=true # no PyPI version check
+export BC_SKIP_MAPPING=TRUE               # no download of the platform's check mapping
+export CKV_PARSE_ERROR_FAIL=true          # a template checkov cannot parse is a failure
+
+# --- checks --------------------------------------------------------------------------
+
+templates=(infra/*.yaml)
+failed=()
+
+step() { # name command...
+    local name=$1 step_start=$SECONDS
+    shift
+    echo "==> $name"
+    if "$@"; then
+        echo "    ok ($((SECONDS - step_start)) s)"
+    else
+        echo "    FAILED ($((SECONDS - step_start)) s)"
+        failed+=("$name")
+    fi
+}
+
+run_checkov() {
+    local out rc=0 args=() template
+    out=$(mktemp -d)
+    for template in "${templates[@]}"; do args+=(--file "$template"); done
+    "$CHECKOV_VENV/bin/checkov" --framework cloudformation --skip-download --output json \
+        "${args[@]}" >"$out/checkov.json" || rc=$?
+    # Failed and skipped checks, a summary, and a failure for a suppression without a reason.
+    "$CHECKOV_VENV/bin/python" - "$out/checkov.json" <<'EOF' || rc=1
+import json, sys
+reports = json.load(open(sys.argv[1]))
+reports = reports if isinstance(reports, list) else [reports]
+passed = failed = skipped = parse_errors = 0
+bad = []
+for r in reports:
+    s = r["summary"]
+    passed += s["passed"]; failed += s["failed"]; skipped += s["skipped"]
+    parse_errors += s["parsing_errors"]
+    for c in r["results"].get("failed_checks", []):
+        lines = "-".join(str(n) for n in c.get("file_line_range") or [])
+        print(f'    FAILED {c["check_id"]} {c["check_name"]}')
+        print(f'        {c["resource"]} ({c["file_path"].lstrip("/")}:{lines})')
+    for c in r["results"].get("skipped_checks", []):
+        comment = (c.get("check_result") or {}).get("suppress_comment") or ""
+        where = f'{c["check_id"]} on {c["resource"]} ({c["file_path"].lstrip("/")})'
+        print(f"    skipped {where}: {comment}")
+        if not comment.strip() or comment.strip() == "No comment provided":
+            bad.append(where)
+print(f"    checkov: passed {passed}, failed {failed}, skipped {skipped}, parse errors {parse_errors}")
+for b in bad:
+    print(f"    suppression without a reason: {b}")
+sys.exit(1 if failed or parse_errors or bad else 0)
+EOF
+    rm -rf "$out"
+    return "$rc"
+}
+
+# cfn-lint's check that IAM actions exist (W3037) skips templates with the SAM transform and
+# cannot see policies written as JSON strings (the opt-in condition needs one): check every
+# Action / NotAction of every template against cfn-lint's list of IAM actions here.
+check_iam_actions() {
+    "$SAM_VENV/bin/python" - "${templates[@]}" <<'PY'
+import json, re, sys
+from cfnlint.data import AdditionalSpecs
+from cfnlint.decode import decode
+from cfnlint.helpers import load_resource
+
+services = load_resource(AdditionalSpecs, "Policies.json")
+bad, seen = [], 0
+
+def actions_in(node):
+    if isinstance(node, dict):
+        if set(node) == {"Fn::Sub"}:  # maybe a policy written as a JSON string
+            sub = node["Fn::Sub"]
+            text = sub if isinstance(sub, str) else sub[0]
+            try:
+                doc = json.loads(re.sub(r"\$\{[^}]*\}", "x", text))
+            except ValueError:
+                return
+            yield from actions_in(doc)
+            return
+        for key, value in node.items():
+            if key in ("Action", "NotAction"):
+                for action in value if isinstance(value, list) else [value]:
+                    if isinstance(action, str):
+                        yield action
+            else:
+                yield from actions_in(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from actions_in(item)
+
+for path in sys.argv[1:]:
+    template, errors = decode(path)
+    if errors:
+        bad.append(f"{path}: cannot parse")
+        continue
+    for name, resource in (template.get("Resources") or {}).items():
+        for action in actions_in(resource.get("Properties", {})):
+            seen += 1
+            service, _, permission = action.partition(":")
+            known = services.get(service.lower(), {}).get("Actions", {})
+            pattern = "^" + re.escape(permission.lower()).replace(r"\*", ".*").replace(r"\?", ".") + "$"
+            if action != "*" and not any(re.match(pattern, k) for k in known):
+                bad.append(f"{path} {name}: unknown IAM action {action!r}")
+print(f"    {seen} IAM actions checked")
+for b in bad:
+    print(f"    {b}")
+sys.exit(1 if bad else 0)
+PY
+}
+
+step "cfn-lint ${templates[*]}" \
+    "$SAM_VENV/bin/cfn-lint" --include-checks I -- "${templates[@]}"
+step "sam validate --lint infra/template.yaml" \
+    "$SAM_VENV/bin/sam" validate --lint --template-file infra/template.yaml --region us-east-1
+step "IAM actions exist" check_iam_actions
+step "checkov ${templates[*]}" run_checkov
+
+if ((${#failed[@]})); then
+    printf -v list '%s; ' "${failed[@]}"
+    echo "infra/validate.sh: FAILED: ${list%; } ($((SECONDS - START)) s)"
+    exit 1
+fi
+echo "infra/validate.sh: all templates valid ($((SECONDS - START)) s)"

@@ -6,11 +6,21 @@ use std::time::Instant;
 
 fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 fn main() {
-    let target_bytes: usize = std::env::var("SAGEWATCH_BENCH_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(64) << 20;
+    let target_bytes: usize = std::env::var("SAGEWATCH_BENCH_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64)
+        << 20;
     let templates = [
         "[2024-06-10 12:00:01.123 algo-1:42 INFO train.py:88] epoch=3 step=1200 train_loss=0.4132 lr=0.00030 throughput=812.4 samples/s",
         "[2024-06-10 12:00:01.456 algo-1:42 INFO data.py:140] loaded shard s3://bucket/data/train/part-00017.parquet (65536 rows)",
@@ -25,7 +35,14 @@ fn main() {
         i += 1;
     }
     text.push_str("torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 39.59 GiB total capacity)\n");
-    let lines: Vec<Line<'_>> = text.lines().map(|t| Line { source: "algo-1", timestamp: None, text: t }).collect();
+    let lines: Vec<Line<'_>> = text
+        .lines()
+        .map(|t| Line {
+            source: "algo-1",
+            timestamp: None,
+            text: t,
+        })
+        .collect();
     let mb = text.len() as f64 / (1024.0 * 1024.0);
 
     let mut best = f64::INFINITY;
@@ -36,8 +53,17 @@ fn main() {
         best = best.min(start.elapsed().as_secs_f64());
         category = Some(c.category);
     }
-    println!("classifier: {mb:.0} MiB, {} lines, best of 5: {:.3} s = {:.0} MiB/s on one core ({:?})", lines.len(), best, mb / best, category);
+    println!(
+        "classifier: {mb:.0} MiB, {} lines, best of 5: {:.3} s = {:.0} MiB/s on one core ({:?})",
+        lines.len(),
+        best,
+        mb / best,
+        category
+    );
     if let Some(kib) = peak_rss_kib() {
-        println!("peak RSS {:.0} MiB for a {mb:.0} MiB log (input + line index + one joined copy)", kib as f64 / 1024.0);
+        println!(
+            "peak RSS {:.0} MiB for a {mb:.0} MiB log (input + line index + one joined copy)",
+            kib as f64 / 1024.0
+        );
     }
 }

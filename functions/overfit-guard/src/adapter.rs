@@ -208,3 +208,26 @@ impl TrainingJobs for SageMakerJobs {
             .map_err(|e| classify("AddTags", &e))
     }
 }
+
+/// IAM ARNs carry the partition: China and GovCloud regions are not `aws`.
+pub fn partition_of_region(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::partition_of_region;
+
+    #[test]
+    fn partitions() {
+        assert_eq!(partition_of_region("cn-north-1"), "aws-cn");
+        assert_eq!(partition_of_region("us-gov-west-1"), "aws-us-gov");
+        assert_eq!(partition_of_region("eu-west-1"), "aws");
+    }
+}

@@ -4,7 +4,7 @@
 //! The rules were written while looking at this corpus, so this is in-sample accuracy: the
 //! honest figure for new failures is lower. The bars guard against regressions.
 
-use sagewatch::classify::{classify, Category, Line};
+use sagewatch::classify::{classify, lines_from_text, Category};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -33,21 +33,11 @@ fn corpus_accuracy_per_category() {
     let mut per: BTreeMap<Category, (usize, usize, usize)> = BTreeMap::new(); // (total, right, unknown)
     let mut wrong = Vec::new();
     for case in &cases {
-        let mut lines: Vec<Line<'_>> = Vec::new();
-        for t in case.failure_reason.as_deref().unwrap_or("").lines() {
-            lines.push(Line {
-                source: "FailureReason",
-                timestamp: None,
-                text: t,
-            });
-        }
-        for t in case.log_excerpt.as_deref().unwrap_or("").lines() {
-            lines.push(Line {
-                source: "algo-1",
-                timestamp: None,
-                text: t,
-            });
-        }
+        let lines = lines_from_text(
+            case.failure_reason.as_deref(),
+            case.log_excerpt.as_deref(),
+            "algo-1",
+        );
         let got = classify(&lines, None).category;
         let entry = per.entry(case.category).or_default();
         entry.0 += 1;

@@ -76,15 +76,8 @@ impl<J: TrainingJobs, N: Notifier> Guard<J, N> {
             Err(e) => {
                 // Not something a retry can fix: log, count, succeed.
                 error!(error = %e, "unrecognised payload; nothing done");
-                self.record(Decision::Invalid, json!({"detail": e.to_string()}));
                 return Ok(Summary {
-                    outcomes: vec![Outcome {
-                        record: 0,
-                        decision: Decision::Invalid,
-                        alarm: None,
-                        job: None,
-                        detail: e.to_string(),
-                    }],
+                    outcomes: vec![self.invalid(0, e.to_string())],
                 });
             }
         };
@@ -94,14 +87,7 @@ impl<J: TrainingJobs, N: Notifier> Guard<J, N> {
             match parsed {
                 Err(e) => {
                     error!(record = index, error = %e, "malformed alarm record; skipped");
-                    self.record(Decision::Invalid, json!({"detail": e.to_string()}));
-                    outcomes.push(Outcome {
-                        record: index,
-                        decision: Decision::Invalid,
-                        alarm: None,
-                        job: None,
-                        detail: e.to_string(),
-                    });
+                    outcomes.push(self.invalid(index, e.to_string()));
                 }
                 Ok(alarm) => match self.handle_alarm(&alarm, home_account.as_deref()).await {
                     Ok((decision, job, detail)) => outcomes.push(Outcome {
@@ -125,6 +111,21 @@ impl<J: TrainingJobs, N: Notifier> Guard<J, N> {
             )));
         }
         Ok(Summary { outcomes })
+    }
+
+    /// A record we cannot read: counted, reported, never acted on.
+    fn invalid(&self, record: usize, detail: String) -> Outcome {
+        self.record(
+            Decision::Invalid,
+            json!({"record": record, "detail": detail}),
+        );
+        Outcome {
+            record,
+            decision: Decision::Invalid,
+            alarm: None,
+            job: None,
+            detail,
+        }
     }
 
     /// Ok((decision, job, detail)); Err only for retryable failures.

@@ -3,7 +3,7 @@
 //! `confidence`, `evidence`, `hint`, `signature` and `facts`. Secrets are redacted from the
 //! output. A line that is not valid JSON gets `{"line": n, "error": "…"}` and the run goes on.
 
-use sagewatch::classify::{classify, Line};
+use sagewatch::classify::{classify, lines_from_text};
 use sagewatch::redact::redact;
 use serde::Deserialize;
 use serde_json::json;
@@ -41,21 +41,11 @@ fn main() -> io::Result<()> {
                 json!({"line": n, "error": format!("not a JSON object with failure_reason/log_excerpt: {e}")})
             }
             Ok(input) => {
-                let mut lines = Vec::new();
-                for t in input.failure_reason.as_deref().unwrap_or("").lines() {
-                    lines.push(Line {
-                        source: "FailureReason",
-                        timestamp: None,
-                        text: t,
-                    });
-                }
-                for t in input.log_excerpt.as_deref().unwrap_or("").lines() {
-                    lines.push(Line {
-                        source: "log",
-                        timestamp: None,
-                        text: t,
-                    });
-                }
+                let lines = lines_from_text(
+                    input.failure_reason.as_deref(),
+                    input.log_excerpt.as_deref(),
+                    "log",
+                );
                 let mut c = classify(&lines, input.instance_type.as_deref());
                 for e in &mut c.evidence {
                     e.text = redact(&e.text).into_owned();

@@ -106,6 +106,26 @@ pub struct Classification {
     pub signature: Option<signature::Signature>,
 }
 
+/// Lines from a FailureReason (source `FailureReason`) followed by a log excerpt (`log_source`),
+/// the input shape of the offline tool and the corpus.
+pub fn lines_from_text<'a>(
+    failure_reason: Option<&'a str>,
+    log: Option<&'a str>,
+    log_source: &'a str,
+) -> Vec<Line<'a>> {
+    let reason = failure_reason.unwrap_or("").lines().map(|text| Line {
+        source: "FailureReason",
+        timestamp: None,
+        text,
+    });
+    let log = log.unwrap_or("").lines().map(|text| Line {
+        source: log_source,
+        timestamp: None,
+        text,
+    });
+    reason.chain(log).collect()
+}
+
 pub const MAX_EVIDENCE: usize = 5;
 /// Evidence lines are cut to this many characters (a 1 MB log line stays 1 MB nowhere).
 pub const MAX_EVIDENCE_CHARS: usize = 500;

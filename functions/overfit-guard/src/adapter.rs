@@ -16,49 +16,30 @@ use std::sync::Mutex;
 pub struct SageMakerJobs {
     home: SdkConfig,
     home_client: sm::Client,
-    home_account: Option<String>,
-    /// Role name assumed in other accounts (`arn:aws:iam::<account>:role/<name>`).
-    cross_account_role: Option<String>,
-    /// Clients per (account, region), built once per cold start; the STS provider caches and
-    /// refreshes the assumed credentials itself.
+    /// Clients per (account, region, role), built once per cold start; the STS provider
+    /// caches and refreshes the assumed credentials itself.
     clients: Mutex<HashMap<Target, sm::Client>>,
 }
 
 impl SageMakerJobs {
-    pub fn new(
-        home: SdkConfig,
-        home_account: Option<String>,
-        cross_account_role: Option<String>,
-    ) -> Self {
-        SageMakerJobs {
-            home_client: sm::Client::new(&home),
-            home,
-            home_account,
-            cross_account_role,
-            clients: Mutex::new(HashMap::new()),
-        }
+    pub fn new(home: SdkConfig) -> Self {
+        let client = sm::Client::new(&home);
+        Self::with_client(home, client)
     }
 
-    /// Builds a client from a ready config (tests use this to add a call counter).
-    pub fn with_client(home: SdkConfig, client: sm::Client, home_account: Option<String>) -> Self {
+    /// Uses a ready client for the function's own account (tests add a call counter to it).
+    pub fn with_client(home: SdkConfig, home_client: sm::Client) -> Self {
         SageMakerJobs {
             home,
-            home_client: client,
-            home_account,
-            cross_account_role: None,
+            home_client,
             clients: Mutex::new(HashMap::new()),
         }
-    }
-
-    fn is_home(&self, target: &Target) -> bool {
-        let same_account = target.account.is_none() || target.account == self.home_account;
-        let same_region = target.region.is_none()
-            || target.region.as_deref() == self.home.region().map(|r| r.as_ref());
-        same_account && same_region
     }
 
     async fn client(&self, target: &Target) -> sm::Client {
-        if self.is_home(target) {
+        let home_region = self.home.region().map(|r| r.as_ref());
+        let same_region = target.region.is_none() || target.region.as_deref() == home_region;
+        if target.role_arn.is_none() && same_region {
             return self.home_client.clone();
         }
         if let Some(c) = self
@@ -73,16 +54,12 @@ impl SageMakerJobs {
         if let Some(region) = &target.region {
             builder = builder.region(Region::new(region.clone()));
         }
-        let foreign = target.account.is_some() && target.account != self.home_account;
-        if let (true, Some(role), Some(account)) =
-            (foreign, &self.cross_account_role, &target.account)
-        {
-            let provider =
-                AssumeRoleProvider::builder(format!("arn:aws:iam::{account}:role/{role}"))
-                    .session_name("sagewatch-overfit-guard")
-                    .configure(&self.home)
-                    .build()
-                    .await;
+        if let Some(role_arn) = &target.role_arn {
+            let provider = AssumeRoleProvider::builder(role_arn)
+                .session_name("sagewatch-overfit-guard")
+                .configure(&self.home)
+                .build()
+                .await;
             builder = builder.credentials_provider(
                 sagewatch::aws_credential_types::provider::SharedCredentialsProvider::new(provider),
             );
@@ -206,28 +183,5 @@ impl TrainingJobs for SageMakerJobs {
             .await
             .map(|_| ())
             .map_err(|e| classify("AddTags", &e))
-    }
-}
-
-/// IAM ARNs carry the partition: China and GovCloud regions are not `aws`.
-pub fn partition_of_region(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::partition_of_region;
-
-    #[test]
-    fn partitions() {
-        assert_eq!(partition_of_region("cn-north-1"), "aws-cn");
-        assert_eq!(partition_of_region("us-gov-west-1"), "aws-us-gov");
-        assert_eq!(partition_of_region("eu-west-1"), "aws");
     }
 }

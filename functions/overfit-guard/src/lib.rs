@@ -178,15 +178,18 @@ impl<J: TrainingJobs, N: Notifier> Guard<J, N> {
             }
         };
 
-        let target = Target {
-            account: alarm.account.clone(),
-            region: alarm.region.clone(),
+        let foreign = matches!((&alarm.account, home_account), (Some(a), Some(h)) if a != h);
+        let role_arn = match (&self.config.cross_account_role, &alarm.account) {
+            (Some(role), Some(account)) if foreign => {
+                let partition = partition_of_region(alarm.region.as_deref().unwrap_or(""));
+                Some(format!("arn:{partition}:iam::{account}:role/{role}"))
+            }
+            _ => None,
         };
-        let foreign = matches!((&target.account, home_account), (Some(a), Some(h)) if a != h);
-        if foreign && self.config.cross_account_role.is_none() {
+        if foreign && role_arn.is_none() {
             let detail = format!(
                 "job is in account {} and SAGEWATCH_CROSS_ACCOUNT_ROLE_NAME is not set",
-                target.account.as_deref().unwrap_or("?")
+                alarm.account.as_deref().unwrap_or("?")
             );
             return self
                 .conclude(
@@ -198,6 +201,11 @@ impl<J: TrainingJobs, N: Notifier> Guard<J, N> {
                 )
                 .await;
         }
+        let target = Target {
+            account: alarm.account.clone(),
+            region: alarm.region.clone(),
+            role_arn,
+        };
 
         let view = match self.jobs.find(&target, &job).await {
             Ok(Some(view)) => view,
@@ -377,6 +385,17 @@ impl<J: TrainingJobs, N: Notifier> Guard<J, N> {
 pub fn account_of_function_arn(arn: &str) -> Option<String> {
     let account = arn.split(':').nth(4)?;
     (!account.is_empty()).then(|| account.to_owned())
+}
+
+/// IAM ARNs carry the partition: China and GovCloud regions are not `aws`.
+pub fn partition_of_region(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
 }
 
 /// Keeps the characters SageMaker allows in tag values, truncated to 256.

@@ -22,11 +22,7 @@ async fn main() -> Result<(), Error> {
     let topic = env.required("SAGEWATCH_ALERTS_TOPIC_ARN")?;
     let aws = load_aws_config().await;
     let guard = Guard {
-        jobs: SageMakerJobs::new(
-            aws.clone(),
-            config.home_account.clone(),
-            config.cross_account_role.clone(),
-        ),
+        jobs: SageMakerJobs::new(aws.clone()),
         notifier: SnsNotifier::new(sagewatch::aws_sdk_sns::Client::new(&aws), topic),
         config,
     };

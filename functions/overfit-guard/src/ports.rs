@@ -5,10 +5,13 @@ use sagewatch::error::AwsError;
 use std::future::Future;
 
 /// Where the job lives, from the alarm's ARN. `None` parts mean "the function's own".
+/// The guard decides whether the account is foreign; the adapter only follows `role_arn`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Target {
     pub account: Option<String>,
     pub region: Option<String>,
+    /// Role to assume first (set only for another account).
+    pub role_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -69,7 +69,7 @@ async fn fixture(policy: Policy) -> Fixture {
         .expect("Subscribe");
 
     let guard = Guard {
-        jobs: SageMakerJobs::with_client(config.clone(), counted_sm, Some(ACCOUNT_ID.to_owned())),
+        jobs: SageMakerJobs::with_client(config.clone(), counted_sm),
         notifier: SnsNotifier::new(counted_sns, topic_arn),
         config: Config {
             policy,
@@ -340,11 +340,7 @@ async fn another_account_is_reached_through_an_assumed_role() {
     )
     .await;
     let mut f = fixture(Policy::default()).await;
-    f.guard.jobs = SageMakerJobs::new(
-        config,
-        Some(ACCOUNT_ID.into()),
-        Some("sagewatch-overfit-guard".into()),
-    );
+    f.guard.jobs = SageMakerJobs::new(config);
     f.guard.config.cross_account_role = Some("sagewatch-overfit-guard".into());
     let text = serde_json::to_string(&alarm("alarm-sns-single-metric.json", &job))
         .expect("json")

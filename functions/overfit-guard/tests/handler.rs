@@ -364,3 +364,70 @@ async fn a_permanent_aws_error_is_reported_not_retried() {
     assert_eq!(s.outcomes[0].decision, Decision::Failed);
     assert_eq!(g.notifier.0.lock().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn the_role_is_assumed_only_for_another_account() {
+    let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+    struct RoleSpy(FakeJobs, std::sync::Arc<Mutex<Vec<Option<String>>>>);
+    impl TrainingJobs for RoleSpy {
+        async fn find(&self, t: &Target, n: &str) -> Result<Option<JobView>, AwsError> {
+            self.1.lock().unwrap().push(t.role_arn.clone());
+            self.0.find(t, n).await
+        }
+        async fn exists(&self, t: &Target, n: &str) -> Result<bool, AwsError> {
+            self.0.exists(t, n).await
+        }
+        async fn stop(&self, t: &Target, n: &str) -> Result<StopOutcome, AwsError> {
+            self.0.stop(t, n).await
+        }
+        async fn tag(
+            &self,
+            t: &Target,
+            a: &str,
+            tags: &[(String, String)],
+        ) -> Result<(), AwsError> {
+            self.0.tag(t, a, tags).await
+        }
+    }
+    for (home, want) in [
+        ("123456789012", None),
+        (
+            "999999999999",
+            Some("arn:aws:iam::123456789012:role/guard".to_owned()),
+        ),
+    ] {
+        let g = Guard {
+            jobs: RoleSpy(
+                FakeJobs::with(job(JOB, "Completed", 60, true)),
+                seen.clone(),
+            ),
+            notifier: FakeNotifier::default(),
+            config: Config {
+                policy: Policy::default(),
+                metrics_namespace: "SageWatch".into(),
+                home_account: Some(home.into()),
+                cross_account_role: Some("guard".into()),
+                stopped_by: "test".into(),
+            },
+        };
+        g.handle(LambdaEvent::new(
+            sample("alarm-sns-single-metric.json"),
+            Context::default(),
+        ))
+        .await
+        .unwrap();
+        assert_eq!(
+            seen.lock().unwrap().pop().unwrap(),
+            want,
+            "home account {home}"
+        );
+    }
+}
+
+#[test]
+fn role_arns_carry_the_region_partition() {
+    use overfit_guard::partition_of_region;
+    assert_eq!(partition_of_region("cn-north-1"), "aws-cn");
+    assert_eq!(partition_of_region("us-gov-west-1"), "aws-us-gov");
+    assert_eq!(partition_of_region("eu-west-1"), "aws");
+}

@@ -163,7 +163,9 @@ pub fn classify(lines: &[Line<'_>], instance_type: Option<&str>) -> Classificati
     };
     // One pass over everything to learn which rules match at all.
     let mut all = String::with_capacity(lines.iter().map(|l| l.text.len() + 1).sum());
+    let mut line_starts = Vec::with_capacity(lines.len());
     for l in lines {
+        line_starts.push(all.len());
         all.push_str(l.text);
         all.push('\n');
     }
@@ -172,27 +174,34 @@ pub fn classify(lines: &[Line<'_>], instance_type: Option<&str>) -> Classificati
         return unknown(lines, instance_type);
     }
 
-    // Locate matched rules per line; score = priority, +5 in FailureReason / ExitMessage,
-    // later lines win ties.
-    let mut best: Option<(u16, usize, usize)> = None; // (score, line index, rule index)
+    // Locate each matched rule in the same joined text (one scan per matched rule, not one
+    // per line) and map match offsets to lines. Score = priority, +5 in FailureReason /
+    // ExitMessage; ties go to the later line, then the later rule.
     let mut hits: Vec<(usize, usize)> = Vec::new(); // (line, rule)
-    for (li, line) in lines.iter().enumerate() {
-        for &ri in &matched {
-            let rule = &RULES[ri];
-            if compiled.each[ri].is_match(line.text)
-                && !rule.unless.iter().any(|u| line.text.contains(u))
-            {
-                let bonus = if is_job_field(line.source) { 5 } else { 0 };
-                let score = rule.priority as u16 + bonus;
+    for &ri in &matched {
+        let rule = &RULES[ri];
+        let mut previous = usize::MAX;
+        for m in compiled.each[ri].find_iter(&all) {
+            // The line holding the match's last byte: `^\s*` may start on a blank line above.
+            let li = line_starts
+                .partition_point(|&start| start < m.end())
+                .saturating_sub(1);
+            if li != previous && !rule.unless.iter().any(|u| lines[li].text.contains(u)) {
                 hits.push((li, ri));
-                if best.is_none_or(|(s, bl, _)| score > s || (score == s && li >= bl)) {
-                    best = Some((score, li, ri));
-                }
             }
+            previous = li;
         }
     }
+    hits.sort_unstable();
+    let best = hits
+        .iter()
+        .map(|&(li, ri)| {
+            let bonus = if is_job_field(lines[li].source) { 5 } else { 0 };
+            (RULES[ri].priority as u16 + bonus, li, ri)
+        })
+        .max();
     let Some((score, decisive, rule_index)) = best else {
-        // Matches spanned lines only (multi-line patterns): unknown, but show the text.
+        // Every match was on a wrapper line (`unless`): unknown, but show the text.
         return unknown(lines, instance_type);
     };
     let rule = &RULES[rule_index];

@@ -8,7 +8,7 @@
 //! `{"name","value"}` dimensions; the stock `CloudWatchAlarmPayload` rejects some of these,
 //! so the raw shapes here accept them. Region and account are read from `AlarmArn`.
 
-use crate::serde_util::{lenient_f64, lenient_string};
+use crate::serde_util::{lenient_f64, lenient_string, scalar_text};
 use crate::time::flexible;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -233,11 +233,7 @@ fn dimension_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, String
 }
 
 fn dimensions_from_value(value: Option<&Value>) -> Vec<(String, String)> {
-    let text = |v: &Value| {
-        v.as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| v.to_string())
-    };
+    let text = scalar_text;
     match value {
         Some(Value::Array(items)) => items
             .iter()

@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod notify;
 pub mod redact;
+pub mod report;
 pub mod runtime;
 pub mod serde_util;
 pub mod status;

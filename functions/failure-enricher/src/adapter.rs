@@ -1,0 +1,365 @@
+//! The ports with the AWS SDK: SageMaker Describe*Job, CloudWatch Logs DescribeLogStreams /
+//! GetLogEvents (in the job's account, through an assumed role when it is another one), and a
+//! DynamoDB ledger of sent reports.
+
+use crate::job::JobFacts;
+use crate::logs::{LogEvent, StreamInfo, MAX_STREAM_PAGES};
+use crate::ports::{Jobs, LogPage, Logs, ReportLedger};
+use chrono::{DateTime, Utc};
+use sagewatch::aws::target::{Target, TargetClients};
+use sagewatch::aws_config::SdkConfig;
+use sagewatch::aws_sdk_cloudwatchlogs as cwl;
+use sagewatch::aws_sdk_dynamodb as ddb;
+use sagewatch::aws_sdk_sagemaker as sm;
+use sagewatch::error::{classify, AwsError};
+use sagewatch::events::JobType;
+use std::collections::{BTreeMap, HashMap};
+
+/// The clients used in one account/region.
+#[derive(Clone)]
+pub struct Clients {
+    pub sagemaker: sm::Client,
+    pub logs: cwl::Client,
+}
+
+impl Clients {
+    pub fn new(config: &SdkConfig) -> Self {
+        Clients {
+            sagemaker: sm::Client::new(config),
+            logs: cwl::Client::new(config),
+        }
+    }
+}
+
+/// SageMaker and CloudWatch Logs, per target account/region.
+pub struct JobAccounts {
+    clients: TargetClients<Clients>,
+}
+
+impl JobAccounts {
+    pub fn new(home: SdkConfig) -> Self {
+        let clients = Clients::new(&home);
+        Self::with_clients(home, clients)
+    }
+
+    /// Ready clients for the function's own account (tests add a call counter to them).
+    pub fn with_clients(home: SdkConfig, clients: Clients) -> Self {
+        JobAccounts {
+            clients: TargetClients::new(home, clients, Clients::new, "sagewatch-failure-enricher"),
+        }
+    }
+}
+
+fn time(t: Option<&sm::primitives::DateTime>) -> Option<DateTime<Utc>> {
+    t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+}
+
+fn params(map: Option<&HashMap<String, String>>) -> BTreeMap<String, String> {
+    map.map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
+}
+
+/// SageMaker answers "not found" with a ValidationException (or ResourceNotFound) whose
+/// message says so; other validation errors are real errors.
+fn not_found(err: &AwsError) -> bool {
+    let msg = err.message.to_ascii_lowercase();
+    matches!(
+        err.code.as_str(),
+        "ValidationException" | "ResourceNotFound" | "ResourceNotFoundException"
+    ) && (msg.contains("not found")
+        || msg.contains("could not find")
+        || msg.contains("does not exist"))
+}
+
+fn found<T>(op: &'static str, r: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if not_found(&e) => {
+            sagewatch::tracing::debug!(operation = op, error = %e, "not found");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+impl Jobs for JobAccounts {
+    async fn describe(
+        &self,
+        target: &Target,
+        job_type: JobType,
+        name: &str,
+    ) -> Result<Option<JobFacts>, AwsError> {
+        let sm = self.clients.get(target).await.sagemaker;
+        match job_type {
+            JobType::Training => {
+                let out = sm
+                    .describe_training_job()
+                    .training_job_name(name)
+                    .send()
+                    .await
+                    .map_err(|e| classify("DescribeTrainingJob", &e));
+                Ok(found("DescribeTrainingJob", out)?.map(|j| training(name, &j)))
+            }
+            JobType::Processing => {
+                let out = sm
+                    .describe_processing_job()
+                    .processing_job_name(name)
+                    .send()
+                    .await
+                    .map_err(|e| classify("DescribeProcessingJob", &e));
+                Ok(found("DescribeProcessingJob", out)?.map(|j| processing(name, &j)))
+            }
+            JobType::Transform => {
+                let out = sm
+                    .describe_transform_job()
+                    .transform_job_name(name)
+                    .send()
+                    .await
+                    .map_err(|e| classify("DescribeTransformJob", &e));
+                Ok(found("DescribeTransformJob", out)?.map(|j| transform(name, &j)))
+            }
+        }
+    }
+}
+
+fn training(
+    name: &str,
+    j: &sm::operation::describe_training_job::DescribeTrainingJobOutput,
+) -> JobFacts {
+    let rc = j.resource_config();
+    // Heterogeneous clusters describe instance groups instead of one type and count.
+    let group = rc.and_then(|r| r.instance_groups().first());
+    JobFacts {
+        name: j.training_job_name().unwrap_or(name).to_owned(),
+        arn: j.training_job_arn().map(str::to_owned),
+        status: j.training_job_status().map(|s| s.as_str().to_owned()),
+        failure_reason: j.failure_reason().map(str::to_owned),
+        exit_message: None,
+        secondary_status: j.secondary_status().map(|s| s.as_str().to_owned()),
+        status_messages: j
+            .secondary_status_transitions()
+            .iter()
+            .filter_map(|t| t.status_message().map(str::to_owned))
+            .collect(),
+        instance_type: rc
+            .and_then(|r| r.instance_type())
+            .or_else(|| group.and_then(|g| g.instance_type()))
+            .map(|t| t.as_str().to_owned()),
+        instance_count: rc
+            .and_then(|r| r.instance_count())
+            .or_else(|| group.and_then(|g| g.instance_count()))
+            .map(i64::from),
+        image: j
+            .algorithm_specification()
+            .and_then(|a| a.training_image().or(a.algorithm_name()))
+            .map(str::to_owned),
+        parameters: params(j.hyper_parameters()),
+        input_uris: j
+            .input_data_config()
+            .iter()
+            .filter_map(|c| c.data_source()?.s3_data_source()?.s3_uri())
+            .map(str::to_owned)
+            .collect(),
+        creation_time: time(j.creation_time()),
+        start_time: time(j.training_start_time()),
+        end_time: time(j.training_end_time()),
+    }
+}
+
+fn processing(
+    name: &str,
+    j: &sm::operation::describe_processing_job::DescribeProcessingJobOutput,
+) -> JobFacts {
+    let cluster = j.processing_resources().and_then(|r| r.cluster_config());
+    JobFacts {
+        name: j.processing_job_name().unwrap_or(name).to_owned(),
+        arn: j.processing_job_arn().map(str::to_owned),
+        status: j.processing_job_status().map(|s| s.as_str().to_owned()),
+        failure_reason: j.failure_reason().map(str::to_owned),
+        exit_message: j.exit_message().map(str::to_owned),
+        secondary_status: None,
+        status_messages: Vec::new(),
+        instance_type: cluster
+            .and_then(|c| c.instance_type())
+            .map(|t| t.as_str().to_owned()),
+        instance_count: cluster.and_then(|c| c.instance_count()).map(i64::from),
+        image: j
+            .app_specification()
+            .and_then(|a| a.image_uri())
+            .map(str::to_owned),
+        parameters: params(j.environment()),
+        input_uris: j
+            .processing_inputs()
+            .iter()
+            .filter_map(|i| i.s3_input()?.s3_uri())
+            .map(str::to_owned)
+            .collect(),
+        creation_time: time(j.creation_time()),
+        start_time: time(j.processing_start_time()),
+        end_time: time(j.processing_end_time()),
+    }
+}
+
+fn transform(
+    name: &str,
+    j: &sm::operation::describe_transform_job::DescribeTransformJobOutput,
+) -> JobFacts {
+    let resources = j.transform_resources();
+    JobFacts {
+        name: j.transform_job_name().unwrap_or(name).to_owned(),
+        arn: j.transform_job_arn().map(str::to_owned),
+        status: j.transform_job_status().map(|s| s.as_str().to_owned()),
+        failure_reason: j.failure_reason().map(str::to_owned),
+        exit_message: None,
+        secondary_status: None,
+        status_messages: Vec::new(),
+        instance_type: resources
+            .and_then(|r| r.instance_type())
+            .map(|t| t.as_str().to_owned()),
+        instance_count: resources.and_then(|r| r.instance_count()).map(i64::from),
+        image: j.model_name().map(|m| format!("model {m}")),
+        parameters: params(j.environment()),
+        input_uris: j
+            .transform_input()
+            .and_then(|i| i.data_source()?.s3_data_source()?.s3_uri())
+            .map(|u| vec![u.to_owned()])
+            .unwrap_or_default(),
+        creation_time: time(j.creation_time()),
+        start_time: time(j.transform_start_time()),
+        end_time: time(j.transform_end_time()),
+    }
+}
+
+impl Logs for JobAccounts {
+    async fn streams(
+        &self,
+        target: &Target,
+        group: &str,
+        prefix: &str,
+    ) -> Result<Vec<StreamInfo>, AwsError> {
+        let logs = self.clients.get(target).await.logs;
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_STREAM_PAGES {
+            // With a name prefix the order must be by name; the budget sorts by recency.
+            let page = logs
+                .describe_log_streams()
+                .log_group_name(group)
+                .log_stream_name_prefix(prefix)
+                .set_next_token(token.take())
+                .send()
+                .await;
+            let page = match page {
+                Ok(p) => p,
+                Err(e) => {
+                    let err = classify("DescribeLogStreams", &e);
+                    if err.is_code("ResourceNotFoundException") {
+                        // No log group: the job failed before any container logged.
+                        return Ok(out);
+                    }
+                    return Err(err);
+                }
+            };
+            out.extend(page.log_streams().iter().filter_map(|s| {
+                Some(StreamInfo {
+                    name: s.log_stream_name()?.to_owned(),
+                    last_event_ms: s.last_event_timestamp().or(s.creation_time()),
+                })
+            }));
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn page(
+        &self,
+        target: &Target,
+        group: &str,
+        stream: &str,
+        limit: usize,
+        older: Option<String>,
+    ) -> Result<LogPage, AwsError> {
+        let logs = self.clients.get(target).await.logs;
+        let out = logs
+            .get_log_events()
+            .log_group_name(group)
+            .log_stream_name(stream)
+            .start_from_head(false)
+            .limit(i32::try_from(limit).unwrap_or(10_000))
+            .set_next_token(older)
+            .send()
+            .await
+            .map_err(|e| classify("GetLogEvents", &e))?;
+        Ok(LogPage {
+            events: out
+                .events()
+                .iter()
+                .map(|e| LogEvent {
+                    timestamp: e.timestamp(),
+                    message: e.message().unwrap_or_default().to_owned(),
+                })
+                .collect(),
+            older: out.next_backward_token().map(str::to_owned),
+        })
+    }
+}
+
+/// Sent reports in the shared de-duplication table (partition key `pk`, TTL `expires_at`).
+pub struct DynamoLedger {
+    client: ddb::Client,
+    table: String,
+    ttl_seconds: i64,
+}
+
+impl DynamoLedger {
+    pub fn new(client: ddb::Client, table: impl Into<String>, ttl_days: i64) -> Self {
+        DynamoLedger {
+            client,
+            table: table.into(),
+            ttl_seconds: ttl_days.max(1) * 86_400,
+        }
+    }
+}
+
+impl ReportLedger for DynamoLedger {
+    async fn claim(&self, key: &str) -> Result<bool, AwsError> {
+        use ddb::types::AttributeValue as A;
+        let now = Utc::now().timestamp();
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", A::S(key.to_owned()))
+            .item("expires_at", A::N((now + self.ttl_seconds).to_string()))
+            .item("created_at", A::N(now.to_string()))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let err = classify("PutItem", &e);
+                if err.is_code("ConditionalCheckFailedException") {
+                    Ok(false)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    async fn release(&self, key: &str) -> Result<(), AwsError> {
+        use ddb::types::AttributeValue as A;
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", A::S(key.to_owned()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("DeleteItem", &e))
+    }
+}

@@ -1,0 +1,350 @@
+//! failure-enricher: a failed SageMaker job → DescribeXJob + the tails of its hosts' logs →
+//! classified failure with evidence and a fix → SNS (MessageStructure=json), EMF `FailedJobs`,
+//! and one `job_failure` report line for Logs Insights.
+//!
+//! Errors: bad input, an unknown job or a job in an account we may not enter are logged,
+//! counted (`InvalidEvents`) and the invocation succeeds (a retry cannot help). Throttling, 5xx
+//! and network errors return `Err`: Lambda retries and the DLQ keeps the event.
+//! Duplicates: EventBridge may deliver an event twice; with a ledger (DynamoDB) configured, the
+//! second delivery is recognised and nothing is published. A direct request always answers.
+
+pub mod adapter;
+pub mod job;
+pub mod logs;
+pub mod ports;
+pub mod report;
+pub mod request;
+
+use chrono::Utc;
+use futures_util::future::join_all;
+use logs::{host_of_stream, LogBudget, Share, StreamInfo, StreamTail, MAX_PAGES_PER_HOST};
+use ports::{Jobs, LineSink, Logs, ReportLedger};
+use report::{LogsRead, Report};
+use request::{Input, Request, Via};
+use sagewatch::aws::target::{account_of_arn, Target};
+use sagewatch::classify::{classify, Classification, Line};
+use sagewatch::emf::{MetricRecord, Unit};
+use sagewatch::error::AwsError;
+use sagewatch::lambda_runtime::{Error, LambdaEvent};
+use sagewatch::notify::{Notification, Notifier};
+use sagewatch::report::Kind;
+use sagewatch::tracing::{debug, error, info, warn};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+pub const FUNCTION: &str = "failure-enricher";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub metrics_namespace: String,
+    /// The account the function runs in; jobs elsewhere need `cross_account_role`.
+    pub home_account: Option<String>,
+    pub cross_account_role: Option<String>,
+    pub budget: LogBudget,
+}
+
+/// The invocation's answer (a direct request gets its report back).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Reported { report: Value },
+    Duplicate { job_name: String },
+    Ignored { reason: String },
+    Rejected { reason: String, detail: String },
+}
+
+pub struct Enricher<J, L, N, R, W> {
+    pub jobs: J,
+    pub logs: L,
+    pub notifier: N,
+    pub ledger: R,
+    pub sink: W,
+    pub config: Config,
+}
+
+impl<J: Jobs, L: Logs, N: Notifier, R: ReportLedger, W: LineSink> Enricher<J, L, N, R, W> {
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Outcome, Error> {
+        let (payload, context) = event.into_parts();
+        let home = self
+            .config
+            .home_account
+            .clone()
+            .or_else(|| account_of_arn(&context.invoked_function_arn));
+        match request::parse(payload) {
+            Err(e) => Ok(self.reject("invalid_input", e.to_string(), None)),
+            Ok(Input::Ignore { reason }) => {
+                debug!(%reason, "ignored");
+                Ok(Outcome::Ignored { reason })
+            }
+            Ok(Input::Triage(mut req)) => {
+                if req.account.is_none() {
+                    req.account = home.clone();
+                }
+                Ok(self.triage(req, home.as_deref()).await?)
+            }
+        }
+    }
+
+    async fn triage(&self, req: Request, home: Option<&str>) -> Result<Outcome, AwsError> {
+        let target = match Target::resolve(
+            req.account.as_deref(),
+            req.region.as_deref(),
+            home,
+            self.config.cross_account_role.as_deref(),
+        ) {
+            Ok(t) => t,
+            Err(e) => return Ok(self.reject("no_cross_account_role", e.to_string(), Some(&req))),
+        };
+        let Some(job) = self
+            .jobs
+            .describe(&target, req.job_type, &req.job_name)
+            .await?
+        else {
+            let detail = format!(
+                "{} job {} does not exist",
+                req.job_type.as_str(),
+                req.job_name
+            );
+            return Ok(self.reject("job_not_found", detail, Some(&req)));
+        };
+        let logs = self.read_logs(&target, &req).await?;
+        let classification = explain(&job, &logs.1, job.instance_type.as_deref());
+        let report = report::build(&req, &job, &logs.0, &classification);
+
+        // Claim just before publishing: a failure earlier needs no undo, and a failed publish
+        // gives the claim back so the retry reports.
+        let key = format!(
+            "failure-report#{}#{}#{}",
+            req.account.as_deref().unwrap_or("-"),
+            req.job_type.as_str(),
+            req.job_name
+        );
+        if req.via == Via::Event && !self.ledger.claim(&key).await? {
+            info!(job = %req.job_name, "duplicate delivery: already reported");
+            self.count(
+                "DuplicateEvents",
+                &[("Function", FUNCTION)],
+                json!({"job_name": req.job_name}),
+            );
+            return Ok(Outcome::Duplicate {
+                job_name: req.job_name,
+            });
+        }
+        if let Err(e) = self.publish(&req, &report, &classification).await {
+            if req.via == Via::Event {
+                if let Err(undo) = self.ledger.release(&key).await {
+                    error!(job = %req.job_name, error = %undo, key = %key,
+                        "cannot release the report claim: the retry will be treated as a duplicate");
+                }
+            }
+            return Err(e);
+        }
+        self.record(&req, &report, &classification);
+        info!(job = %req.job_name, category = classification.category.as_str(), "failure reported");
+        Ok(Outcome::Reported {
+            report: report.json,
+        })
+    }
+
+    /// The job's host streams within the budget, hosts read concurrently.
+    async fn read_logs(
+        &self,
+        target: &Target,
+        req: &Request,
+    ) -> Result<(LogsRead, Vec<(String, StreamTail)>), AwsError> {
+        let group = req.job_type.log_group();
+        let mut read = LogsRead {
+            log_group: group.clone(),
+            ..LogsRead::default()
+        };
+        let prefix = format!("{}/", req.job_name);
+        let streams = self.logs.streams(target, &group, &prefix).await?;
+        let picked = self.config.budget.select(&req.job_name, streams.clone());
+        read.streams_found = self.config.budget.select_all(&req.job_name, streams);
+        let share = self.config.budget.share(picked.len());
+        let tails = join_all(
+            picked
+                .iter()
+                .map(|s| self.read_tail(target, &group, s, share)),
+        )
+        .await;
+        let mut out = Vec::new();
+        for (stream, tail) in picked.iter().zip(tails) {
+            match tail {
+                Ok(tail) => {
+                    read.streams_read += 1;
+                    read.events += tail.events.len();
+                    read.bytes += tail.bytes;
+                    read.truncated |= tail.truncated;
+                    out.push((host_of_stream(&req.job_name, &stream.name), tail));
+                }
+                Err(e) if e.is_retryable() => return Err(e),
+                // A stream that vanished or that we may not read: report without it.
+                Err(e) => warn!(stream = %stream.name, error = %e, "log stream skipped"),
+            }
+        }
+        Ok((read, out))
+    }
+
+    async fn read_tail(
+        &self,
+        target: &Target,
+        group: &str,
+        stream: &StreamInfo,
+        share: Share,
+    ) -> Result<StreamTail, AwsError> {
+        let mut tail = StreamTail {
+            stream: stream.name.clone(),
+            ..StreamTail::default()
+        };
+        let mut older: Option<String> = None;
+        for page_no in 0..MAX_PAGES_PER_HOST {
+            let limit = (share.events - tail.events.len()).clamp(1, 10_000);
+            let page = self
+                .logs
+                .page(target, group, &stream.name, limit, older.clone())
+                .await?;
+            let n = page.events.len();
+            let page_bytes: usize = page.events.iter().map(|e| e.message.len() + 26).sum();
+            if n == 0 {
+                break;
+            }
+            if share.take_newest(&mut tail, page.events) || tail.events.len() >= share.events {
+                tail.truncated = true;
+                break;
+            }
+            // Fewer events than asked for in a page well under GetLogEvents' 1 MB cap: that
+            // was the start of the stream (saves the empty call that would confirm it).
+            let at_start = n < limit && page_bytes < 768 * 1024;
+            let same_token = page.older.is_some() && page.older == older;
+            if at_start || same_token || page.older.is_none() {
+                break;
+            }
+            if page_no + 1 == MAX_PAGES_PER_HOST {
+                tail.truncated = true;
+            }
+            older = page.older;
+        }
+        Ok(tail)
+    }
+
+    async fn publish(
+        &self,
+        req: &Request,
+        report: &Report,
+        c: &Classification,
+    ) -> Result<(), AwsError> {
+        let note = Notification::new(&report.subject, report.text.clone(), report.json.clone())
+            .attribute("source", FUNCTION)
+            .attribute("category", c.category.as_str())
+            .attribute("job_type", req.job_type.as_str())
+            .attribute("account", req.account.clone().unwrap_or_default())
+            .attribute("region", req.region.clone().unwrap_or_default());
+        self.notifier.publish(&note).await
+    }
+
+    /// EMF `FailedJobs` by [JobType, Category] and [Category], then the report line.
+    fn record(&self, req: &Request, report: &Report, c: &Classification) {
+        let mut m = MetricRecord::new(self.config.metrics_namespace.clone(), Utc::now());
+        m.dimension("JobType", req.job_type.as_str())
+            .dimension("Category", c.category.as_str())
+            .dimension_set(&["JobType", "Category"])
+            .dimension_set(&["Category"])
+            .metric("FailedJobs", 1.0, Unit::Count);
+        for key in [
+            "job_name",
+            "job_arn",
+            "account",
+            "region",
+            "signature_hash",
+            "confidence",
+        ] {
+            if let Some(v) = report.json.get(key) {
+                m.property(key, v.clone());
+            }
+        }
+        let mut lines = match m.render() {
+            Ok(r) => r.lines,
+            Err(e) => {
+                error!(error = %e, "cannot render EMF");
+                Vec::new()
+            }
+        };
+        lines.push(sagewatch::report::render(
+            Kind::JobFailure,
+            report.json.clone(),
+        ));
+        self.sink.write(&lines);
+    }
+
+    /// Logged, counted, and the invocation succeeds: retrying cannot help.
+    fn reject(&self, reason: &str, detail: String, req: Option<&Request>) -> Outcome {
+        error!(reason, %detail, job = req.map(|r| r.job_name.as_str()).unwrap_or("-"), "event not processed");
+        self.count(
+            "InvalidEvents",
+            &[("Function", FUNCTION)],
+            json!({"reason": reason, "detail": detail, "job_name": req.map(|r| r.job_name.clone())}),
+        );
+        Outcome::Rejected {
+            reason: reason.to_owned(),
+            detail,
+        }
+    }
+
+    fn count(&self, metric: &str, dims: &[(&str, &str)], properties: Value) {
+        let mut m = MetricRecord::new(self.config.metrics_namespace.clone(), Utc::now());
+        let names: Vec<&str> = dims.iter().map(|(k, _)| *k).collect();
+        for (k, v) in dims {
+            m.dimension(*k, *v);
+        }
+        m.dimension_set(&names).metric(metric, 1.0, Unit::Count);
+        if let Value::Object(map) = properties {
+            for (k, v) in map {
+                if !v.is_null() {
+                    m.property(k, v);
+                }
+            }
+        }
+        match m.render() {
+            Ok(r) => self.sink.write(&r.lines),
+            Err(e) => error!(error = %e, metric, "cannot render EMF"),
+        }
+    }
+}
+
+/// Classifier input: FailureReason and ExitMessage first, then every host's lines merged in
+/// time order (a multi-line event becomes several lines of the same host and time).
+pub fn explain(
+    job: &job::JobFacts,
+    tails: &[(String, StreamTail)],
+    instance_type: Option<&str>,
+) -> Classification {
+    let mut lines: Vec<Line<'_>> = Vec::new();
+    for (source, field) in [
+        ("FailureReason", &job.failure_reason),
+        ("ExitMessage", &job.exit_message),
+    ] {
+        for text in field.as_deref().unwrap_or("").lines() {
+            lines.push(Line {
+                source,
+                timestamp: None,
+                text,
+            });
+        }
+    }
+    let mut logged: Vec<Line<'_>> = Vec::new();
+    for (host, tail) in tails {
+        for e in &tail.events {
+            for text in e.message.lines() {
+                logged.push(Line {
+                    source: host,
+                    timestamp: e.timestamp,
+                    text,
+                });
+            }
+        }
+    }
+    logged.sort_by_key(|l| l.timestamp); // stable: a host's order is kept within a timestamp
+    lines.extend(logged);
+    classify(&lines, instance_type)
+}

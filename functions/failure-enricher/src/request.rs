@@ -1,0 +1,194 @@
+//! What to triage: from an EventBridge job state-change event, or a direct invocation
+//! `{"job_type": "training", "job_name": "…"}` (optionally with `account` and `region`).
+
+use sagewatch::events::{Detail, JobType, SageMakerEvent};
+use sagewatch::status::Status;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// A failed job to explain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub job_type: JobType,
+    pub job_name: String,
+    /// From the event envelope (or the direct request); `None` = the function's own.
+    pub account: Option<String>,
+    pub region: Option<String>,
+    /// EventBridge deliveries can be duplicated; a direct request is always answered.
+    pub via: Via,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Event,
+    Direct,
+}
+
+/// What the input asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    Triage(Request),
+    /// A job event whose status is not `Failed`, or another detail-type: nothing to do.
+    Ignore {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidInput(pub String);
+
+#[derive(Deserialize)]
+struct Direct {
+    job_type: String,
+    job_name: String,
+    #[serde(default)]
+    account: Option<String>,
+    #[serde(default)]
+    region: Option<String>,
+}
+
+/// Job names: 1–63 of `[a-zA-Z0-9-]`, starting with a letter or digit (SageMaker's rule for
+/// training, processing and transform jobs). Anything else cannot be a job, and must not reach
+/// a log-stream prefix.
+pub fn valid_job_name(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+fn job_type(raw: &str) -> Option<JobType> {
+    const NAMES: &[(&str, JobType)] = &[
+        ("training", JobType::Training),
+        ("processing", JobType::Processing),
+        ("transform", JobType::Transform),
+    ];
+    let raw = raw.trim().to_ascii_lowercase();
+    let raw = raw.trim_end_matches("-job").trim_end_matches("_job");
+    NAMES.iter().find(|(n, _)| *n == raw).map(|(_, t)| *t)
+}
+
+pub fn parse(payload: Value) -> Result<Input, InvalidInput> {
+    if !payload.is_object() {
+        return Err(InvalidInput(format!(
+            "expected a JSON object (an EventBridge event or {{\"job_type\", \"job_name\"}}), got {}",
+            kind_of(&payload)
+        )));
+    }
+    if payload.get("detail-type").is_some() {
+        return from_event(payload);
+    }
+    if payload.get("job_name").is_some() || payload.get("job_type").is_some() {
+        let d: Direct = serde_json::from_value(payload)
+            .map_err(|e| InvalidInput(format!("direct request: {e}")))?;
+        let job_type = job_type(&d.job_type).ok_or_else(|| {
+            InvalidInput(format!(
+                "job_type {:?}: expected training, processing or transform",
+                d.job_type
+            ))
+        })?;
+        let job_name = d.job_name.trim().to_owned();
+        if !valid_job_name(&job_name) {
+            return Err(InvalidInput(format!(
+                "job_name {job_name:?} is not a SageMaker job name"
+            )));
+        }
+        return Ok(Input::Triage(Request {
+            job_type,
+            job_name,
+            account: d.account.filter(|a| !a.is_empty()),
+            region: d.region.filter(|r| !r.is_empty()),
+            via: Via::Direct,
+        }));
+    }
+    Err(InvalidInput(
+        "neither an EventBridge event (no detail-type) nor a direct request (no job_name)".into(),
+    ))
+}
+
+fn from_event(payload: Value) -> Result<Input, InvalidInput> {
+    let event = SageMakerEvent::from_value(payload).map_err(|e| InvalidInput(e.to_string()))?;
+    let Some(job) = event.detail.job() else {
+        let what = match &event.detail {
+            Detail::Other(_) => "not modelled",
+            _ => "not a training, processing or transform job",
+        };
+        return Ok(Input::Ignore {
+            reason: format!("detail-type {:?} is {what}", event.detail_type),
+        });
+    };
+    let status = job.status.map(Status::as_str).unwrap_or("(none)");
+    if !job.status.is_some_and(|s| s.is("Failed")) {
+        return Ok(Input::Ignore {
+            reason: format!(
+                "{} job status is {status}, not Failed",
+                job.job_type.as_str()
+            ),
+        });
+    }
+    let name = job
+        .name
+        .map(str::to_owned)
+        .or_else(|| {
+            job.arn
+                .and_then(|a| a.rsplit('/').next())
+                .map(str::to_owned)
+        })
+        .ok_or_else(|| InvalidInput("failed job event without a job name or ARN".into()))?;
+    if !valid_job_name(&name) {
+        return Err(InvalidInput(format!(
+            "job name {name:?} is not a SageMaker job name"
+        )));
+    }
+    Ok(Input::Triage(Request {
+        job_type: job.job_type,
+        job_name: name,
+        account: event.account.clone(),
+        region: event.region.clone(),
+        via: Via::Event,
+    }))
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn direct_requests() {
+        let r = parse(json!({"job_type": "Processing", "job_name": "p-1"})).unwrap();
+        assert!(matches!(
+            r,
+            Input::Triage(Request {
+                job_type: JobType::Processing,
+                via: Via::Direct,
+                ..
+            })
+        ));
+        assert!(parse(json!({"job_type": "tuning", "job_name": "p-1"})).is_err());
+        assert!(parse(json!({"job_type": "training", "job_name": "a/b"})).is_err());
+        assert!(parse(json!({"job_type": "training"})).is_err());
+        assert!(parse(json!([1])).is_err());
+        assert!(parse(json!({"hello": 1})).is_err());
+    }
+
+    #[test]
+    fn job_names_follow_sagemaker_rules() {
+        assert!(valid_job_name("train-42"));
+        assert!(!valid_job_name("-x"));
+        assert!(!valid_job_name(&"a".repeat(64)));
+        assert!(!valid_job_name("job/"));
+        assert!(!valid_job_name(""));
+    }
+}

@@ -1,0 +1,549 @@
+//! Handler logic with in-memory fakes behind the ports: every `events/` sample, bad input,
+//! error handling, duplicates, budget and odd logs. AWS behaviour itself is in emulator.rs.
+
+use failure_enricher::job::JobFacts;
+use failure_enricher::logs::{LogBudget, LogEvent, StreamInfo};
+use failure_enricher::ports::{AlwaysReport, Jobs, LineSink, LogPage, Logs, ReportLedger};
+use failure_enricher::{Config, Enricher, Outcome};
+use sagewatch::aws::target::Target;
+use sagewatch::error::{AwsError, Retry};
+use sagewatch::events::JobType;
+use sagewatch::lambda_runtime::{Context, LambdaEvent};
+use sagewatch::notify::{Notification, Notifier};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::sync::Mutex;
+
+fn aws_error(op: &'static str, retry: Retry) -> AwsError {
+    AwsError {
+        operation: op,
+        code: if retry == Retry::Retryable {
+            "ThrottlingException"
+        } else {
+            "AccessDeniedException"
+        }
+        .into(),
+        message: "fake".into(),
+        status: Some(if retry == Retry::Retryable { 400 } else { 403 }),
+        retry,
+    }
+}
+
+#[derive(Default)]
+struct FakeJobs {
+    jobs: BTreeMap<String, JobFacts>,
+    fail: Option<Retry>,
+    calls: Mutex<Vec<(Target, JobType, String)>>,
+}
+
+impl Jobs for FakeJobs {
+    async fn describe(
+        &self,
+        target: &Target,
+        job_type: JobType,
+        name: &str,
+    ) -> Result<Option<JobFacts>, AwsError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push((target.clone(), job_type, name.to_owned()));
+        if let Some(r) = self.fail {
+            return Err(aws_error("DescribeTrainingJob", r));
+        }
+        Ok(self.jobs.get(name).cloned())
+    }
+}
+
+/// Streams: name → events (oldest first). Pages of at most `limit`, newest first, by token.
+#[derive(Default)]
+struct FakeLogs {
+    streams: BTreeMap<String, Vec<LogEvent>>,
+    fail_page: Option<Retry>,
+    calls: Mutex<usize>,
+}
+
+impl Logs for FakeLogs {
+    async fn streams(
+        &self,
+        _t: &Target,
+        _g: &str,
+        prefix: &str,
+    ) -> Result<Vec<StreamInfo>, AwsError> {
+        *self.calls.lock().unwrap() += 1;
+        Ok(self
+            .streams
+            .iter()
+            .filter(|(n, _)| n.starts_with(prefix))
+            .map(|(n, ev)| StreamInfo {
+                name: n.clone(),
+                last_event_ms: ev.last().and_then(|e| e.timestamp),
+            })
+            .collect())
+    }
+
+    async fn page(
+        &self,
+        _t: &Target,
+        _g: &str,
+        stream: &str,
+        limit: usize,
+        older: Option<String>,
+    ) -> Result<LogPage, AwsError> {
+        *self.calls.lock().unwrap() += 1;
+        if let Some(r) = self.fail_page {
+            return Err(aws_error("GetLogEvents", r));
+        }
+        let events = self.streams.get(stream).cloned().unwrap_or_default();
+        let end: usize = older
+            .as_deref()
+            .map_or(events.len(), |t| t.parse().unwrap());
+        let start = end.saturating_sub(limit);
+        Ok(LogPage {
+            events: events[start..end].to_vec(),
+            older: Some(start.to_string()),
+        })
+    }
+}
+
+#[derive(Default)]
+struct FakeNotifier {
+    sent: Mutex<Vec<Notification>>,
+    fail: Option<Retry>,
+}
+
+impl Notifier for FakeNotifier {
+    async fn publish(&self, n: &Notification) -> Result<(), AwsError> {
+        if let Some(r) = self.fail {
+            return Err(aws_error("Publish", r));
+        }
+        self.sent.lock().unwrap().push(n.clone());
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct FakeLedger {
+    claimed: Mutex<HashSet<String>>,
+    released: Mutex<Vec<String>>,
+}
+
+impl ReportLedger for FakeLedger {
+    async fn claim(&self, key: &str) -> Result<bool, AwsError> {
+        Ok(self.claimed.lock().unwrap().insert(key.to_owned()))
+    }
+    async fn release(&self, key: &str) -> Result<(), AwsError> {
+        self.claimed.lock().unwrap().remove(key);
+        self.released.lock().unwrap().push(key.to_owned());
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Captured(Mutex<Vec<String>>);
+
+impl LineSink for Captured {
+    fn write(&self, lines: &[String]) {
+        self.0.lock().unwrap().extend(lines.iter().cloned());
+    }
+}
+
+impl Captured {
+    fn docs(&self) -> Vec<Value> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+fn config() -> Config {
+    Config {
+        metrics_namespace: "SageWatch".into(),
+        home_account: Some("123456789012".into()),
+        cross_account_role: None,
+        budget: LogBudget::default(),
+    }
+}
+
+type Fake<R> = Enricher<FakeJobs, FakeLogs, FakeNotifier, R, Captured>;
+
+fn enricher(jobs: FakeJobs, logs: FakeLogs) -> Fake<FakeLedger> {
+    Enricher {
+        jobs,
+        logs,
+        notifier: FakeNotifier::default(),
+        ledger: FakeLedger::default(),
+        sink: Captured::default(),
+        config: config(),
+    }
+}
+
+fn job(name: &str, reason: &str) -> JobFacts {
+    JobFacts {
+        name: name.into(),
+        arn: Some(format!(
+            "arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}"
+        )),
+        status: Some("Failed".into()),
+        failure_reason: Some(reason.into()),
+        instance_type: Some("ml.g5.xlarge".into()),
+        instance_count: Some(2),
+        parameters: BTreeMap::from([
+            ("epochs".into(), "3".into()),
+            ("hf_token".into(), "hf_abcdefsecret".into()),
+        ]),
+        ..JobFacts::default()
+    }
+}
+
+fn events(lines: &[&str]) -> Vec<LogEvent> {
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| LogEvent {
+            timestamp: Some(1_700_000_000_000 + i as i64),
+            message: (*l).to_owned(),
+        })
+        .collect()
+}
+
+async fn run<R: ReportLedger>(
+    e: &Enricher<FakeJobs, FakeLogs, FakeNotifier, R, Captured>,
+    payload: Value,
+) -> Result<Outcome, String> {
+    e.handle(LambdaEvent::new(payload, Context::default()))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn sample(file: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../events")
+        .join(file);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn direct(name: &str) -> Value {
+    json!({"job_type": "training", "job_name": name})
+}
+
+#[tokio::test]
+async fn oom_on_one_host_is_explained_with_evidence_from_that_host() {
+    let mut logs = FakeLogs::default();
+    logs.streams.insert(
+        "train-42/algo-1-1700000000".into(),
+        events(&["epoch 1", "epoch 2 loss 0.3"]),
+    );
+    logs.streams.insert(
+        "train-42/algo-2-1700000000".into(),
+        events(&["epoch 1", "torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 22.20 GiB total capacity)"]),
+    );
+    logs.streams.insert(
+        "train-42-2/algo-1-1700000000".into(),
+        events(&["OSError: [Errno 28] No space left on device DECOY"]),
+    );
+    let jobs = FakeJobs { jobs: BTreeMap::from([("train-42".into(), job("train-42", "AlgorithmError: ExecuteUserScriptError:\nExitCode 1\nErrorMessage \"\"\nCommand \"python train.py --api_key=sk-live-0123456789abcdef\""))]), ..FakeJobs::default() };
+    let e = enricher(jobs, logs);
+    let out = run(
+        &e,
+        sample("training-job-state-change-failed.json").tap_name("train-42"),
+    )
+    .await
+    .unwrap();
+    let Outcome::Reported { report } = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(report["category"], "out_of_memory");
+    assert_eq!(report["log_streams_found"], 2);
+    let hosts: Vec<&str> = report["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["host"].as_str().unwrap())
+        .collect();
+    assert!(hosts.contains(&"algo-2"), "{hosts:?}");
+    let body = report.to_string();
+    assert!(!body.contains("DECOY"));
+    assert!(!body.contains("sk-live"), "{body}");
+    assert!(!body.contains("hf_abcdefsecret"));
+    assert_eq!(report["hyperparameters"]["epochs"], "3");
+
+    let sent = e.notifier.sent.lock().unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].subject, "train-42 failed: out_of_memory");
+    assert_eq!(sent[0].attributes["category"], "out_of_memory");
+    assert_eq!(sent[0].attributes["job_type"], "training");
+    assert_eq!(sent[0].attributes["account"], "123456789012");
+    assert_eq!(sent[0].attributes["region"], "us-east-1");
+    assert!(sent[0].text.contains("algo-2"));
+    assert!(!sent[0].text.contains("sk-live"));
+
+    let docs = e.sink.docs();
+    let emf = docs.iter().find(|d| d.get("_aws").is_some()).unwrap();
+    assert_eq!(emf["FailedJobs"], 1.0);
+    assert_eq!(emf["Category"], "out_of_memory");
+    for line in e
+        .sink
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("_aws"))
+    {
+        sagewatch::emf::spec::validate(line).unwrap();
+    }
+    let line = docs
+        .iter()
+        .find(|d| d["sagewatch_event"] == "job_failure")
+        .unwrap();
+    assert_eq!(line["category"], "out_of_memory");
+}
+
+/// Renames the job in a sample event (detail name, ARN) so one fixture serves several tests.
+trait TapName {
+    fn tap_name(self, name: &str) -> Value;
+}
+impl TapName for Value {
+    fn tap_name(mut self, name: &str) -> Value {
+        let d = &mut self["detail"];
+        d["TrainingJobName"] = json!(name);
+        d["TrainingJobArn"] = json!(format!(
+            "arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}"
+        ));
+        self
+    }
+}
+
+#[tokio::test]
+async fn every_sample_is_handled_without_panic_and_only_failed_jobs_are_triaged() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
+    let mut triaged = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|x| x.to_str()) != Some("json") {
+            continue;
+        }
+        let file = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let payload: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let jobs = FakeJobs::default(); // no job exists: a triage attempt is Rejected(job_not_found)
+        let e = enricher(jobs, FakeLogs::default());
+        let out = run(&e, payload)
+            .await
+            .unwrap_or_else(|err| panic!("{file}: {err}"));
+        match out {
+            Outcome::Rejected { reason, .. } if reason == "job_not_found" => triaged.push(file),
+            Outcome::Ignored { .. } | Outcome::Rejected { .. } => {
+                assert!(
+                    e.jobs.calls.lock().unwrap().is_empty(),
+                    "{file}: ignored/invalid but AWS was called"
+                );
+            }
+            other => panic!("{file}: {other:?}"),
+        }
+        assert!(e.notifier.sent.lock().unwrap().is_empty());
+    }
+    triaged.sort();
+    assert_eq!(
+        triaged,
+        [
+            "failure-direct-invoke.json",
+            "processing-job-state-change.json",
+            "training-job-state-change-failed.json",
+            "transform-job-state-change.json",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn bad_input_is_counted_and_never_acts() {
+    for payload in [
+        json!(null),
+        json!("train-42"),
+        json!({"job_type": "training", "job_name": "../../etc"}),
+        json!({"job_type": "notebook", "job_name": "x"}),
+        json!({"detail-type": 7}),
+        json!({"detail-type": "SageMaker Training Job State Change", "detail": {"TrainingJobStatus": "Failed"}}),
+        json!({"Records": []}),
+    ] {
+        let e = enricher(FakeJobs::default(), FakeLogs::default());
+        let out = run(&e, payload.clone()).await.unwrap();
+        assert!(
+            matches!(out, Outcome::Rejected { ref reason, .. } if reason == "invalid_input"),
+            "{payload}: {out:?}"
+        );
+        assert!(e.jobs.calls.lock().unwrap().is_empty());
+        let docs = e.sink.docs();
+        assert_eq!(docs.len(), 1);
+        assert_eq!(docs[0]["InvalidEvents"], 1.0);
+        assert_eq!(docs[0]["Function"], "failure-enricher");
+    }
+}
+
+#[tokio::test]
+async fn stopping_and_completed_jobs_are_ignored() {
+    for file in [
+        "training-job-state-change-stopping.json",
+        "training-job-state-change.json",
+    ] {
+        let e = enricher(FakeJobs::default(), FakeLogs::default());
+        let out = run(&e, sample(file)).await.unwrap();
+        assert!(matches!(out, Outcome::Ignored { .. }), "{file}: {out:?}");
+        assert!(e.sink.docs().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn throttling_is_retried_by_lambda_and_access_denied_on_logs_still_reports() {
+    let jobs = || {
+        FakeJobs { jobs: BTreeMap::from([("j".into(), job("j", "ClientError: No S3 objects found under S3 URL \"s3://bucket/train/\" given in input data source."))]), ..FakeJobs::default() }
+    };
+    let throttled = Enricher {
+        jobs: FakeJobs {
+            fail: Some(Retry::Retryable),
+            ..jobs()
+        },
+        ..enricher(FakeJobs::default(), FakeLogs::default())
+    };
+    assert!(run(&throttled, direct("j")).await.is_err());
+    assert!(throttled.notifier.sent.lock().unwrap().is_empty());
+
+    let mut logs = FakeLogs {
+        fail_page: Some(Retry::Retryable),
+        ..FakeLogs::default()
+    };
+    logs.streams.insert("j/algo-1-1".into(), events(&["x"]));
+    let e = enricher(jobs(), logs);
+    assert!(
+        run(&e, direct("j")).await.is_err(),
+        "a throttled log read is retried"
+    );
+
+    let mut logs = FakeLogs {
+        fail_page: Some(Retry::Permanent),
+        ..FakeLogs::default()
+    };
+    logs.streams.insert("j/algo-1-1".into(), events(&["x"]));
+    let e = enricher(jobs(), logs);
+    let Outcome::Reported { report } = run(&e, direct("j")).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(report["category"], "data_missing_or_access");
+    assert_eq!(report["log_streams_read"], 0);
+    assert_eq!(report["log_streams_found"], 1);
+}
+
+#[tokio::test]
+async fn duplicate_deliveries_report_once_and_a_failed_publish_gives_the_claim_back() {
+    let jobs = || FakeJobs {
+        jobs: BTreeMap::from([(
+            "train-42".into(),
+            job(
+                "train-42",
+                "CapacityError: Unable to provision requested ML compute capacity.",
+            ),
+        )]),
+        ..FakeJobs::default()
+    };
+    let event = sample("training-job-state-change-failed.json").tap_name("train-42");
+    let e = enricher(jobs(), FakeLogs::default());
+    for _ in 0..3 {
+        run(&e, event.clone()).await.unwrap();
+    }
+    assert_eq!(e.notifier.sent.lock().unwrap().len(), 1);
+    let dupes = e
+        .sink
+        .docs()
+        .iter()
+        .filter(|d| d.get("DuplicateEvents").is_some())
+        .count();
+    assert_eq!(dupes, 2);
+    // A direct request is an explicit ask: always answered.
+    run(&e, direct("train-42")).await.unwrap();
+    assert_eq!(e.notifier.sent.lock().unwrap().len(), 2);
+
+    let failing = Enricher {
+        notifier: FakeNotifier {
+            fail: Some(Retry::Retryable),
+            ..FakeNotifier::default()
+        },
+        ..enricher(jobs(), FakeLogs::default())
+    };
+    assert!(run(&failing, event.clone()).await.is_err());
+    assert_eq!(failing.ledger.released.lock().unwrap().len(), 1);
+    assert!(
+        failing.ledger.claimed.lock().unwrap().is_empty(),
+        "the retry can claim again"
+    );
+}
+
+#[tokio::test]
+async fn other_accounts_need_the_cross_account_role() {
+    let mut event = sample("training-job-state-change-failed.json");
+    event["account"] = json!("111122223333");
+    let e = enricher(FakeJobs::default(), FakeLogs::default());
+    let out = run(&e, event.clone()).await.unwrap();
+    assert!(
+        matches!(out, Outcome::Rejected { ref reason, .. } if reason == "no_cross_account_role"),
+        "{out:?}"
+    );
+    assert!(e.jobs.calls.lock().unwrap().is_empty());
+
+    let mut e = enricher(FakeJobs::default(), FakeLogs::default());
+    e.config.cross_account_role = Some("sagewatch-guard".into());
+    run(&e, event).await.unwrap();
+    let calls = e.jobs.calls.lock().unwrap();
+    assert_eq!(
+        calls[0].0.role_arn.as_deref(),
+        Some("arn:aws:iam::111122223333:role/sagewatch-guard")
+    );
+}
+
+#[tokio::test]
+async fn the_budget_holds_for_many_hosts_huge_lines_and_junk() {
+    let mut logs = FakeLogs::default();
+    let junk: String = (0u8..=255).map(char::from).cycle().take(5000).collect();
+    let huge = "x".repeat(1_000_000);
+    for h in 1..=40 {
+        let lines: Vec<String> = (0..3000)
+            .map(|i| match i % 1000 {
+                7 => huge.clone(),
+                8 => junk.clone(),
+                _ => format!("host {h} step {i} loss 0.{i}"),
+            })
+            .collect();
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        logs.streams
+            .insert(format!("big/algo-{h}-1700000000"), events(&refs));
+    }
+    let jobs = FakeJobs {
+        jobs: BTreeMap::from([("big".into(), job("big", "AlgorithmError: see logs"))]),
+        ..FakeJobs::default()
+    };
+    let e = Enricher::<_, _, _, AlwaysReport, _> {
+        jobs,
+        logs,
+        notifier: FakeNotifier::default(),
+        ledger: AlwaysReport,
+        sink: Captured::default(),
+        config: config(),
+    };
+    let Outcome::Reported { report } = run(&e, direct("big")).await.unwrap() else {
+        panic!()
+    };
+    let b = LogBudget::default();
+    assert_eq!(report["log_streams_found"], 40);
+    assert_eq!(report["log_streams_read"], b.max_hosts);
+    assert!(report["log_events_read"].as_u64().unwrap() <= b.max_events as u64);
+    assert!(report["log_bytes_read"].as_u64().unwrap() <= b.max_bytes as u64);
+    assert_eq!(report["log_truncated"], true);
+    // 1 DescribeLogStreams + at most 3 GetLogEvents per host.
+    assert!(*e.logs.calls.lock().unwrap() <= 1 + 3 * b.max_hosts);
+    assert!(
+        e.notifier.sent.lock().unwrap()[0].sns_message().len() < 256 * 1024,
+        "SNS messages are at most 256 KiB"
+    );
+}

@@ -1,0 +1,531 @@
+//! failure-enricher against the local emulator with the real SDK clients: jobs seeded through
+//! the emulator's control API, logs written with PutLogEvents, the report received by an SQS
+//! subscriber of the SNS topic, AWS calls counted by an interceptor.
+
+use failure_enricher::adapter::{Clients, DynamoLedger, JobAccounts};
+use failure_enricher::logs::LogBudget;
+use failure_enricher::ports::{AlwaysReport, LineSink, ReportLedger};
+use failure_enricher::{Config, Enricher, Outcome};
+use sagewatch::aws::sns::SnsNotifier;
+use sagewatch::aws_sdk_cloudwatchlogs as cwl;
+use sagewatch::aws_sdk_dynamodb as ddb;
+use sagewatch::aws_sdk_sagemaker as sm;
+use sagewatch::aws_sdk_sns as sns;
+use sagewatch::aws_sdk_sqs as sqs;
+use sagewatch::lambda_runtime::{Context, LambdaEvent};
+use sagewatch_emulator::{unique_name, CallCounter, Emulator, JobKind, ACCOUNT_ID};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+#[derive(Default)]
+struct Captured(Mutex<Vec<String>>);
+
+impl LineSink for Captured {
+    fn write(&self, lines: &[String]) {
+        self.0.lock().unwrap().extend(lines.iter().cloned());
+    }
+}
+
+struct Fixture {
+    emu: &'static Emulator,
+    logs: cwl::Client,
+    sqs: sqs::Client,
+    queue_url: String,
+    calls: CallCounter,
+    accounts: JobAccounts,
+    notifier: SnsNotifier,
+}
+
+async fn fixture() -> Fixture {
+    let emu = Emulator::shared().await;
+    let config = emu.sdk_config().await;
+    let calls = CallCounter::default();
+    let counted = Clients {
+        sagemaker: sm::Client::from_conf(
+            sm::config::Builder::from(&config)
+                .interceptor(calls.clone())
+                .build(),
+        ),
+        logs: cwl::Client::from_conf(
+            cwl::config::Builder::from(&config)
+                .interceptor(calls.clone())
+                .build(),
+        ),
+    };
+    let sns_plain = sns::Client::new(&config);
+    let counted_sns = sns::Client::from_conf(
+        sns::config::Builder::from(&config)
+            .interceptor(calls.clone())
+            .build(),
+    );
+    let sqs = sqs::Client::new(&config);
+    let topic_arn = sns_plain
+        .create_topic()
+        .name(unique_name("alerts"))
+        .send()
+        .await
+        .unwrap()
+        .topic_arn()
+        .unwrap()
+        .to_owned();
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(unique_name("alerts-q"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let queue_arn = format!(
+        "arn:aws:sqs:us-east-1:{ACCOUNT_ID}:{}",
+        queue_url.rsplit('/').next().unwrap()
+    );
+    sns_plain
+        .subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .unwrap();
+    Fixture {
+        emu,
+        logs: cwl::Client::new(&config),
+        sqs,
+        queue_url,
+        calls,
+        accounts: JobAccounts::with_clients(config.clone(), counted),
+        notifier: SnsNotifier::new(counted_sns, topic_arn),
+    }
+}
+
+fn config() -> Config {
+    Config {
+        metrics_namespace: "SageWatch".into(),
+        home_account: Some(ACCOUNT_ID.into()),
+        cross_account_role: None,
+        budget: LogBudget::default(),
+    }
+}
+
+impl Fixture {
+    fn enricher<R: ReportLedger>(
+        &self,
+        ledger: R,
+    ) -> Enricher<&JobAccounts, &JobAccounts, SnsNotifier, R, Captured> {
+        Enricher {
+            jobs: &self.accounts,
+            logs: &self.accounts,
+            notifier: self.notifier.clone(),
+            ledger,
+            sink: Captured::default(),
+            config: config(),
+        }
+    }
+
+    async fn group(&self, group: &str) {
+        // Log groups are shared by every test of this process; creating one twice is fine.
+        let _ = self
+            .logs
+            .create_log_group()
+            .log_group_name(group)
+            .send()
+            .await;
+    }
+
+    async fn stream(&self, group: &str, stream: &str, lines: &[String]) {
+        self.logs
+            .create_log_stream()
+            .log_group_name(group)
+            .log_stream_name(stream)
+            .send()
+            .await
+            .unwrap();
+        let now = chrono::Utc::now().timestamp_millis() - 60_000;
+        for (chunk_no, chunk) in lines.chunks(5000).enumerate() {
+            let events: Vec<cwl::types::InputLogEvent> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    cwl::types::InputLogEvent::builder()
+                        .timestamp(now + (chunk_no * 5000 + i) as i64)
+                        .message(l)
+                        .build()
+                        .unwrap()
+                })
+                .collect();
+            self.logs
+                .put_log_events()
+                .log_group_name(group)
+                .log_stream_name(stream)
+                .set_log_events(Some(events))
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
+    /// The SQS subscriber's messages: (JSON body, message attributes).
+    async fn received(&self) -> Vec<(Value, BTreeMap<String, String>)> {
+        let mut out = Vec::new();
+        for _ in 0..3 {
+            let r = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .message_attribute_names("All")
+                .send()
+                .await
+                .unwrap();
+            for m in r.messages() {
+                let attrs = m
+                    .message_attributes()
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| {
+                                (k.clone(), v.string_value().unwrap_or_default().to_owned())
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push((serde_json::from_str(m.body().unwrap()).unwrap(), attrs));
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        out
+    }
+}
+
+fn failed_event(name: &str) -> Value {
+    json!({
+        "version": "0", "id": unique_name("evt"), "detail-type": "SageMaker Training Job State Change",
+        "source": "aws.sagemaker", "account": ACCOUNT_ID, "region": "us-east-1", "time": "2026-11-21T10:00:00Z",
+        "resources": [format!("arn:aws:sagemaker:us-east-1:{ACCOUNT_ID}:training-job/{name}")],
+        "detail": {"TrainingJobName": name, "TrainingJobStatus": "Failed", "SecondaryStatus": "Failed"}
+    })
+}
+
+async fn invoke<R: ReportLedger>(
+    e: &Enricher<&JobAccounts, &JobAccounts, SnsNotifier, R, Captured>,
+    payload: Value,
+) -> Result<Outcome, String> {
+    e.handle(LambdaEvent::new(payload, Context::default()))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+const SECRET_ARG: &str = "sk-live-0123456789abcdef";
+const SECRET_HP: &str = "hf_TopSecretValue42";
+
+#[tokio::test]
+async fn failed_job_with_three_hosts_and_a_decoy_stream_is_reported_once_redacted_within_budget() {
+    let f = fixture().await;
+    let name = unique_name("train");
+    f.emu
+        .seed_job(
+            JobKind::Training,
+            &name,
+            json!({
+                "TrainingJobStatus": "Failed",
+                "FailureReason": format!("AlgorithmError: ExecuteUserScriptError:\nExitCode 1\nErrorMessage \"\"\nCommand \"/opt/conda/bin/python3.10 train.py --epochs 3 --api_key={SECRET_ARG}\", exit code: 1"),
+                "ResourceConfig": {"InstanceType": "ml.g5.2xlarge", "InstanceCount": 3, "VolumeSizeInGB": 50},
+                "HyperParameters": {"epochs": "3", "hf_token": SECRET_HP},
+            }),
+        )
+        .await;
+    let group = "/aws/sagemaker/TrainingJobs";
+    f.group(group).await;
+    let normal = |h: u32| {
+        (0..50)
+            .map(|i| format!("[algo-{h}] step {i} loss 0.{i}"))
+            .collect::<Vec<_>>()
+    };
+    f.stream(group, &format!("{name}/algo-1-1763719200"), &normal(1))
+        .await;
+    let mut oom = normal(2);
+    oom.extend([
+        "Traceback (most recent call last):".to_owned(),
+        "  File \"train.py\", line 88, in <module>".to_owned(),
+        "    download('https://b.s3.amazonaws.com/w.bin?X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20261121&X-Amz-Signature=0123456789abcdef0123')".to_owned(),
+        "torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 4.00 GiB (GPU 0; 22.19 GiB total capacity; 19.02 GiB already allocated)".to_owned(),
+    ]);
+    f.stream(group, &format!("{name}/algo-2-1763719200"), &oom)
+        .await;
+    f.stream(group, &format!("{name}/algo-3-1763719200"), &normal(3))
+        .await;
+    // The decoy: `<name>-2` starts with `<name>` but is another job.
+    f.stream(
+        group,
+        &format!("{name}-2/algo-1-1763719200"),
+        &["OSError: [Errno 28] No space left on device DECOY".to_owned()],
+    )
+    .await;
+
+    let e = f.enricher(AlwaysReport);
+    f.calls.reset();
+    let out = invoke(&e, failed_event(&name)).await.unwrap();
+    assert!(matches!(out, Outcome::Reported { .. }), "{out:?}");
+
+    // Calls: Describe, one DescribeLogStreams page, one GetLogEvents per host, Publish.
+    let counts = f.calls.counts();
+    assert_eq!(counts.get("DescribeTrainingJob"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("DescribeLogStreams"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("GetLogEvents"), Some(&3), "{counts:?}");
+    assert_eq!(counts.get("Publish"), Some(&1), "{counts:?}");
+    assert_eq!(f.calls.total(), 6, "{counts:?}");
+
+    let received = f.received().await;
+    assert_eq!(received.len(), 1);
+    let (report, attrs) = &received[0];
+    assert_eq!(report["category"], "out_of_memory", "{report:#}");
+    assert_eq!(report["job_name"], name.as_str());
+    assert_eq!(report["instance_type"], "ml.g5.2xlarge");
+    assert_eq!(report["log_streams_found"], 3);
+    assert_eq!(report["log_streams_read"], 3);
+    let evidence = report["evidence"].as_array().unwrap();
+    assert!(!evidence.is_empty());
+    for ev in evidence {
+        let host = ev["host"].as_str().unwrap();
+        assert!(
+            ["FailureReason", "algo-1", "algo-2", "algo-3"].contains(&host),
+            "{ev}"
+        );
+    }
+    assert!(evidence
+        .iter()
+        .any(|ev| ev["host"] == "algo-2"
+            && ev["text"].as_str().unwrap().contains("CUDA out of memory")));
+    let body = report.to_string();
+    for leaked in [
+        "DECOY",
+        SECRET_ARG,
+        SECRET_HP,
+        "AKIAIOSFODNN7EXAMPLE",
+        "0123456789abcdef0123",
+    ] {
+        assert!(!body.contains(leaked), "{leaked} leaked: {body}");
+    }
+    assert_eq!(report["hyperparameters"]["hf_token"], "[REDACTED]");
+    assert_eq!(
+        attrs.get("category").map(String::as_str),
+        Some("out_of_memory")
+    );
+    assert_eq!(attrs.get("job_type").map(String::as_str), Some("training"));
+    assert_eq!(attrs.get("account").map(String::as_str), Some(ACCOUNT_ID));
+    assert_eq!(attrs.get("region").map(String::as_str), Some("us-east-1"));
+
+    let lines = e.sink.0.lock().unwrap();
+    let emf: Vec<&String> = lines.iter().filter(|l| l.contains("\"_aws\"")).collect();
+    assert_eq!(emf.len(), 1);
+    sagewatch::emf::spec::validate(emf[0]).unwrap();
+    let doc: Value = serde_json::from_str(emf[0]).unwrap();
+    assert_eq!(
+        (
+            doc["FailedJobs"].as_f64(),
+            doc["JobType"].as_str(),
+            doc["Category"].as_str()
+        ),
+        (Some(1.0), Some("training"), Some("out_of_memory"))
+    );
+    let line: Value =
+        serde_json::from_str(lines.iter().find(|l| l.contains("job_failure")).unwrap()).unwrap();
+    assert_eq!(line["signature_hash"], report["signature_hash"]);
+}
+
+#[tokio::test]
+async fn a_job_that_does_not_exist_is_rejected_without_publishing() {
+    let f = fixture().await;
+    let e = f.enricher(AlwaysReport);
+    f.calls.reset();
+    let out = invoke(
+        &e,
+        json!({"job_type": "processing", "job_name": unique_name("nope")}),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(out, Outcome::Rejected { ref reason, .. } if reason == "job_not_found"),
+        "{out:?}"
+    );
+    assert_eq!(f.calls.counts().get("DescribeProcessingJob"), Some(&1));
+    assert_eq!(f.calls.total(), 1);
+    assert!(f.received().await.is_empty());
+}
+
+#[tokio::test]
+async fn processing_exit_message_and_transform_without_data_logs() {
+    let f = fixture().await;
+    let p = unique_name("proc");
+    f.emu
+        .seed_job(JobKind::Processing, &p, json!({
+            "ProcessingJobStatus": "Failed",
+            "FailureReason": "AlgorithmError: See job logs for more information",
+            "ExitMessage": "Traceback (most recent call last):\n  File \"/opt/ml/processing/input/code/preprocess.py\", line 12\nKeyError: 'label'",
+        }))
+        .await;
+    let e = f.enricher(AlwaysReport);
+    let Outcome::Reported { report } = invoke(&e, json!({"job_type": "processing", "job_name": p}))
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(report["job_type"], "processing");
+    assert_eq!(
+        report["log_streams_found"], 0,
+        "no log group streams: reported from Describe alone"
+    );
+    assert!(
+        report["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["host"] == "ExitMessage"),
+        "{report:#}"
+    );
+
+    let t = unique_name("tr");
+    f.emu
+        .seed_job(JobKind::Transform, &t, json!({"TransformJobStatus": "Failed", "FailureReason": "ClientError: See job logs for more information"}))
+        .await;
+    let group = "/aws/sagemaker/TransformJobs";
+    f.group(group).await;
+    f.stream(
+        group,
+        &format!("{t}/i-0123456789abcdef0-1763719200"),
+        &["java.lang.OutOfMemoryError: Java heap space".to_owned()],
+    )
+    .await;
+    f.stream(
+        group,
+        &format!("{t}/i-0123456789abcdef0-1763719200/data-log"),
+        &["DATA RECORD DECOY".to_owned()],
+    )
+    .await;
+    f.calls.reset();
+    let Outcome::Reported { report } = invoke(&e, json!({"job_type": "transform", "job_name": t}))
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(report["log_streams_found"], 1);
+    assert_eq!(report["category"], "out_of_memory", "{report:#}");
+    assert!(!report.to_string().contains("DECOY"));
+    assert_eq!(f.calls.counts().get("DescribeTransformJob"), Some(&1));
+    assert_eq!(f.calls.counts().get("GetLogEvents"), Some(&1));
+    assert_eq!(f.received().await.len(), 2);
+}
+
+#[tokio::test]
+async fn the_budget_holds_on_a_large_job_and_each_host_is_read_once() {
+    let f = fixture().await;
+    let name = unique_name("big");
+    f.emu.seed_job(JobKind::Training, &name, json!({"TrainingJobStatus": "Failed", "FailureReason": "AlgorithmError: see logs", "ResourceConfig": {"InstanceType": "ml.p4d.24xlarge", "InstanceCount": 20, "VolumeSizeInGB": 50}})).await;
+    let group = "/aws/sagemaker/TrainingJobs";
+    f.group(group).await;
+    let filler = "x".repeat(200);
+    for h in 1..=20 {
+        let lines: Vec<String> = (0..1500)
+            .map(|i| format!("[algo-{h}] step {i} {filler}"))
+            .collect();
+        f.stream(group, &format!("{name}/algo-{h}-1763719200"), &lines)
+            .await;
+    }
+    let e = f.enricher(AlwaysReport);
+    f.calls.reset();
+    let Outcome::Reported { report } =
+        invoke(&e, json!({"job_type": "training", "job_name": name}))
+            .await
+            .unwrap()
+    else {
+        panic!()
+    };
+    let b = LogBudget::default();
+    assert_eq!(report["log_streams_found"], 20);
+    assert_eq!(report["log_streams_read"], b.max_hosts);
+    assert!(
+        report["log_bytes_read"].as_u64().unwrap() <= b.max_bytes as u64,
+        "{}",
+        report["log_bytes_read"]
+    );
+    assert!(report["log_events_read"].as_u64().unwrap() <= b.max_events as u64);
+    assert_eq!(report["log_truncated"], true);
+    assert_eq!(
+        f.calls.counts().get("GetLogEvents"),
+        Some(&b.max_hosts),
+        "{:?}",
+        f.calls.counts()
+    );
+    assert_eq!(f.calls.total(), 1 + 1 + b.max_hosts + 1);
+    f.received().await;
+}
+
+#[tokio::test]
+async fn duplicate_event_deliveries_publish_once_with_the_dynamodb_ledger() {
+    let f = fixture().await;
+    let config = f.emu.sdk_config().await;
+    let dynamo = ddb::Client::new(&config);
+    let table = unique_name("dedupe");
+    dynamo
+        .create_table()
+        .table_name(&table)
+        .billing_mode(ddb::types::BillingMode::PayPerRequest)
+        .attribute_definitions(
+            ddb::types::AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ddb::types::ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            ddb::types::KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(ddb::types::KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let name = unique_name("dup");
+    f.emu.seed_job(JobKind::Training, &name, json!({"TrainingJobStatus": "Failed", "FailureReason": "CapacityError: Unable to provision requested ML compute capacity. Please retry using a different ML instance type."})).await;
+    let e = f.enricher(DynamoLedger::new(dynamo, table, 30));
+    let event = failed_event(&name);
+    let mut outcomes = Vec::new();
+    for _ in 0..5 {
+        outcomes.push(invoke(&e, event.clone()).await.unwrap());
+    }
+    assert!(
+        matches!(outcomes[0], Outcome::Reported { ref report } if report["category"] == "capacity_or_limit"),
+        "{:?}",
+        outcomes[0]
+    );
+    assert!(outcomes[1..]
+        .iter()
+        .all(|o| matches!(o, Outcome::Duplicate { .. })));
+    assert_eq!(f.received().await.len(), 1);
+
+    // The table unreachable: retryable, and nothing published.
+    let down = ddb::Client::from_conf(
+        ddb::config::Builder::from(&config)
+            .endpoint_url("http://127.0.0.1:9")
+            .retry_config(sagewatch::aws_config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    let e = f.enricher(DynamoLedger::new(down, "t", 30));
+    let other = unique_name("dup");
+    f.emu.seed_job(JobKind::Training, &other, json!({"TrainingJobStatus": "Failed", "FailureReason": "CapacityError: Unable to provision requested ML compute capacity."})).await;
+    assert!(invoke(&e, failed_event(&other)).await.is_err());
+    assert!(f.received().await.is_empty());
+}

@@ -29,7 +29,7 @@ ENDPOINT=$(sed -n 's/^SAGEWATCH_EMULATOR_READY //p' "$WORK/emulator.out")
 [ -n "$ENDPOINT" ] || { cat "$WORK/emulator.err"; echo "emulator did not start"; exit 1; }
 echo "emulator: $ENDPOINT"
 
-step "Seeding: SNS alerts topic with an SQS subscriber; training jobs sagewatch-demo-train-1 and -2 (InProgress for 1 h, tagged sagewatch:auto-stop=true)"
+step "Seeding: SNS alerts topic with an SQS subscriber; training jobs sagewatch-demo-train-1 and -2 (InProgress for 1 h, tagged sagewatch:auto-stop=true); failed jobs sagewatch-demo-failed-1 (training, 2 hosts) and sagewatch-demo-transform-1 with their logs"
 "$PY" infra/local/demo_scenario.py seed "$ENDPOINT" >"$WORK/seed.env"
 cat "$WORK/seed.env"
 
@@ -59,13 +59,30 @@ invoke() {
   step "$what"
   echo "\$ cargo lambda invoke $fn --data-file $file"
   "$CARGO_LAMBDA" lambda invoke "$fn" --invoke-address 127.0.0.1 --invoke-port "$INVOKE_PORT" \
-    --data-file "$file" --output-format json | "$PY" -m json.tool
+    --data-file "$file" --output-format json | "$PY" -c "$SUMMARY"
 }
+
+# The answer as JSON; a failure report is long, so only its headline fields are shown here
+# (the whole report is what the SQS subscriber receives, shown at the end).
+SUMMARY='
+import json, sys
+doc = json.load(sys.stdin)
+report = doc.get("report") if isinstance(doc, dict) else None
+if report:
+    keep = ["job_type", "job_name", "category", "confidence", "hint", "signature", "evidence",
+            "log_streams_read", "log_bytes_read", "hyperparameters"]
+    doc["report"] = {k: report[k] for k in keep if k in report}
+print(json.dumps(doc, indent=2))
+'
 
 invoke overfit-guard events/alarm-sns-single-metric.json "overfit-guard: the validation-loss alarm of sagewatch-demo-train-1 fires (SNS)"
 invoke overfit-guard events/alarm-sns-single-metric.json "overfit-guard: SNS delivers the same notification again (idempotent: no second stop)"
 invoke overfit-guard events/alarm-sns-ok.json "overfit-guard: the alarm returns to OK (never acted on)"
 invoke overfit-guard events/alarm-sns-two-jobs.json "overfit-guard: an alarm over two jobs (refused: ambiguous)"
+
+invoke failure-enricher events/training-job-state-change-failed.json "failure-enricher: sagewatch-demo-failed-1 failed (EventBridge event) - why?"
+invoke failure-enricher events/transform-job-state-change.json "failure-enricher: a batch transform job failed with 'See job logs' - the logs say why"
+invoke failure-enricher events/failure-direct-invoke.json "failure-enricher: on-demand triage of a job by name (direct invocation)"
 
 step "What the functions did"
 "$PY" infra/local/demo_scenario.py show "$ENDPOINT"

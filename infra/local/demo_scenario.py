@@ -27,6 +27,32 @@ JOBS = [
     ("sagewatch-demo-train-2", "InProgress", 3600, True),
 ]
 
+# failure-enricher: the failed jobs the samples in events/ name, with their FailureReason and
+# the host log lines a real job of that kind writes (the last lines are the ones that matter).
+FAILED_TRAINING = "sagewatch-demo-failed-1"
+FAILED_TRANSFORM = "sagewatch-demo-transform-1"
+FAILED_TRAINING_LOGS = {
+    "algo-1": [
+        "Invoking script with the following command: /opt/conda/bin/python3.9 train.py --num_round 100",
+        "[2024-06-10:13:08:51:INFO] Reading training data from /opt/ml/input/data/train",
+        "Traceback (most recent call last):",
+        '  File "train.py", line 42, in <module>',
+        "    X = df.astype(float)",
+        "ValueError: could not convert string to float: 'label'",
+    ],
+    "algo-2": [
+        "[2024-06-10:13:08:52:INFO] Waiting for the leader algo-1",
+        "[2024-06-10:13:09:10:ERROR] Leader exited, stopping",
+    ],
+}
+FAILED_TRANSFORM_LOGS = {
+    "i-0a1b2c3d4e5f60718-1718024400": [
+        "2024-06-10T13:00:01.000:[sagemaker logs]: MaxConcurrentTransforms=1, MaxPayloadInMB=6, BatchStrategy=MULTI_RECORD",
+        "java.lang.OutOfMemoryError: Java heap space",
+        "2024-06-10T13:00:09.000:[sagemaker logs]: sagewatch-demo-123456789012/data/batch.csv: ClientError: 400",
+    ],
+}
+
 
 def client(service: str, endpoint: str):
     return boto3.client(
@@ -64,7 +90,45 @@ def seed(endpoint: str) -> None:
             f"/_sagewatch/sagemaker/training-jobs/{name}",
             {"TrainingJobStatus": status, "TrainingStartTime": now - trained, "Tags": tags},
         )
+    seed_failures(endpoint, now)
     print(f"SAGEWATCH_ALERTS_TOPIC_ARN={topic_arn}")
+
+
+def put_logs(logs, group: str, job: str, hosts: dict[str, list[str]], now: int) -> None:
+    try:
+        logs.create_log_group(logGroupName=group)
+    except logs.exceptions.ResourceAlreadyExistsException:
+        pass
+    for host, lines in hosts.items():
+        stream = f"{job}/{host}" if host.startswith("i-") else f"{job}/{host}-{now}"
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        events = [{"timestamp": now * 1000 + i, "message": line} for i, line in enumerate(lines)]
+        logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+
+
+def seed_failures(endpoint: str, now: int) -> None:
+    with open("events/training-job-state-change-failed.json") as f:
+        reason = json.load(f)["detail"]["FailureReason"]
+    control(
+        endpoint,
+        "POST",
+        f"/_sagewatch/sagemaker/training-jobs/{FAILED_TRAINING}",
+        {
+            "TrainingJobStatus": "Failed",
+            "FailureReason": reason,
+            "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 2, "VolumeSizeInGB": 20},
+            "HyperParameters": {"num_round": "100", "objective": "binary:logistic", "wandb_api_key": "demo-secret-value"},
+        },
+    )
+    control(
+        endpoint,
+        "POST",
+        f"/_sagewatch/sagemaker/transform-jobs/{FAILED_TRANSFORM}",
+        {"TransformJobStatus": "Failed", "FailureReason": "ClientError: See job logs for more information"},
+    )
+    logs = client("logs", endpoint)
+    put_logs(logs, "/aws/sagemaker/TrainingJobs", FAILED_TRAINING, FAILED_TRAINING_LOGS, now)
+    put_logs(logs, "/aws/sagemaker/TransformJobs", FAILED_TRANSFORM, FAILED_TRANSFORM_LOGS, now)
 
 
 def show(endpoint: str) -> None:
@@ -86,6 +150,16 @@ def show(endpoint: str) -> None:
         for m in msgs:
             seen += 1
             report = json.loads(m["Body"])
+            if "category" in report:  # failure-enricher
+                print(f"  - failure report: {report['job_type']} job {report['job_name']} -> {report['category']}"
+                      f" (confidence {report['confidence']}, signature #{report.get('signature_hash')})")
+                print(f"    what to do: {report['hint']}")
+                for ev in report.get("evidence", []):
+                    print(f"    evidence [{ev['host']}] {ev['text'][:110]}")
+                secret = report.get("hyperparameters", {}).get("wandb_api_key")
+                if secret:
+                    print(f"    hyperparameter wandb_api_key as sent: {secret}")
+                continue
             print(f"  - {report.get('decision')}: job={report.get('training_job_name')} alarm={report.get('alarm_name')}")
             print(f"    {report.get('detail')}")
     if not seen:

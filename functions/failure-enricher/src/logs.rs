@@ -127,23 +127,25 @@ impl Share {
 }
 
 /// The host part of a stream name: `job/algo-1-1718024560` → `algo-1`,
-/// `job/ip-10-0-1-2.ec2.internal` → that. Evidence lines name their host with it.
+/// `job/i-0abc…-1718024560` → `i-0abc…`, `job/ip-10-0-1-2.ec2.internal` → that. SageMaker
+/// appends the host's start time (epoch seconds) only to make names unique; evidence lines
+/// name their host without it.
 pub fn host_of_stream(job_name: &str, stream: &str) -> String {
     let rest = stream
         .strip_prefix(job_name)
         .and_then(|r| r.strip_prefix('/'))
         .unwrap_or(stream);
     let first = rest.split('/').next().unwrap_or(rest);
-    // algo-<n>-<epoch seconds>: drop the start time, it only makes the name unique.
-    if let Some(algo) = first.strip_prefix("algo-") {
-        let mut parts = algo.splitn(2, '-');
-        if let (Some(n), Some(epoch)) = (parts.next(), parts.next()) {
-            if n.chars().all(|c| c.is_ascii_digit()) && epoch.chars().all(|c| c.is_ascii_digit()) {
-                return format!("algo-{n}");
-            }
+    match first.rsplit_once('-') {
+        Some((host, epoch))
+            if !host.is_empty()
+                && epoch.len() == 10
+                && epoch.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            host.to_owned()
         }
+        _ => first.to_owned(),
     }
-    first.to_owned()
 }
 
 /// Cuts `s` to at most `max` bytes at a character boundary, marking the cut.
@@ -247,5 +249,9 @@ mod tests {
             "ip-10-0-1-2.ec2.internal"
         );
         assert_eq!(host_of_stream("j", "other"), "other");
+        assert_eq!(
+            host_of_stream("t", "t/i-0a1b2c3d4e5f60718-1718024400/data-log"),
+            "i-0a1b2c3d4e5f60718"
+        );
     }
 }

@@ -4,21 +4,16 @@
 use crate::policy::JobView;
 use crate::ports::{StopOutcome, Target, TrainingJobs};
 use chrono::{DateTime, Utc};
-use sagewatch::aws_config::sts::AssumeRoleProvider;
-use sagewatch::aws_config::{Region, SdkConfig};
+use sagewatch::aws::target::TargetClients;
+use sagewatch::aws_config::SdkConfig;
 use sagewatch::aws_sdk_sagemaker as sm;
 use sagewatch::error::{classify, AwsError};
 use sagewatch::status::Status;
 use sm::types::{Filter, Operator, ResourceType, SearchExpression, Tag};
-use std::collections::HashMap;
-use std::sync::Mutex;
 
 pub struct SageMakerJobs {
-    home: SdkConfig,
-    home_client: sm::Client,
-    /// Clients per (account, region, role), built once per cold start; the STS provider
-    /// caches and refreshes the assumed credentials itself.
-    clients: Mutex<HashMap<Target, sm::Client>>,
+    /// The home client, and clients per (account, region, role) built once per cold start.
+    clients: TargetClients<sm::Client>,
 }
 
 impl SageMakerJobs {
@@ -30,45 +25,17 @@ impl SageMakerJobs {
     /// Uses a ready client for the function's own account (tests add a call counter to it).
     pub fn with_client(home: SdkConfig, home_client: sm::Client) -> Self {
         SageMakerJobs {
-            home,
-            home_client,
-            clients: Mutex::new(HashMap::new()),
+            clients: TargetClients::new(
+                home,
+                home_client,
+                sm::Client::new,
+                "sagewatch-overfit-guard",
+            ),
         }
     }
 
     async fn client(&self, target: &Target) -> sm::Client {
-        let home_region = self.home.region().map(|r| r.as_ref());
-        let same_region = target.region.is_none() || target.region.as_deref() == home_region;
-        if target.role_arn.is_none() && same_region {
-            return self.home_client.clone();
-        }
-        if let Some(c) = self
-            .clients
-            .lock()
-            .ok()
-            .and_then(|m| m.get(target).cloned())
-        {
-            return c;
-        }
-        let mut builder = self.home.to_builder();
-        if let Some(region) = &target.region {
-            builder = builder.region(Region::new(region.clone()));
-        }
-        if let Some(role_arn) = &target.role_arn {
-            let provider = AssumeRoleProvider::builder(role_arn)
-                .session_name("sagewatch-overfit-guard")
-                .configure(&self.home)
-                .build()
-                .await;
-            builder = builder.credentials_provider(
-                sagewatch::aws_credential_types::provider::SharedCredentialsProvider::new(provider),
-            );
-        }
-        let client = sm::Client::new(&builder.build());
-        if let Ok(mut m) = self.clients.lock() {
-            m.insert(target.clone(), client.clone());
-        }
-        client
+        self.clients.get(target).await
     }
 }
 

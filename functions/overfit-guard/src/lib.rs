@@ -70,7 +70,7 @@ impl<J: TrainingJobs, N: Notifier> Guard<J, N> {
             .config
             .home_account
             .clone()
-            .or_else(|| account_of_function_arn(&event.context.invoked_function_arn));
+            .or_else(|| account_of_arn(&event.context.invoked_function_arn));
         let alarms = match alarms_from_payload(&event.payload) {
             Ok(a) => a,
             Err(e) => {
@@ -178,33 +178,24 @@ impl<J: TrainingJobs, N: Notifier> Guard<J, N> {
             }
         };
 
-        let foreign = matches!((&alarm.account, home_account), (Some(a), Some(h)) if a != h);
-        let role_arn = match (&self.config.cross_account_role, &alarm.account) {
-            (Some(role), Some(account)) if foreign => {
-                let partition = partition_of_region(alarm.region.as_deref().unwrap_or(""));
-                Some(format!("arn:{partition}:iam::{account}:role/{role}"))
+        let target = match Target::resolve(
+            alarm.account.as_deref(),
+            alarm.region.as_deref(),
+            home_account,
+            self.config.cross_account_role.as_deref(),
+        ) {
+            Ok(t) => t,
+            Err(e) => {
+                return self
+                    .conclude(
+                        alarm,
+                        Some(&job),
+                        None,
+                        Decision::NoCrossAccountRole,
+                        e.to_string(),
+                    )
+                    .await;
             }
-            _ => None,
-        };
-        if foreign && role_arn.is_none() {
-            let detail = format!(
-                "job is in account {} and SAGEWATCH_CROSS_ACCOUNT_ROLE_NAME is not set",
-                alarm.account.as_deref().unwrap_or("?")
-            );
-            return self
-                .conclude(
-                    alarm,
-                    Some(&job),
-                    None,
-                    Decision::NoCrossAccountRole,
-                    detail,
-                )
-                .await;
-        }
-        let target = Target {
-            account: alarm.account.clone(),
-            region: alarm.region.clone(),
-            role_arn,
         };
 
         let view = match self.jobs.find(&target, &job).await {
@@ -381,22 +372,7 @@ impl<J: TrainingJobs, N: Notifier> Guard<J, N> {
     }
 }
 
-/// `arn:aws:lambda:<region>:<account>:function:<name>` → account.
-pub fn account_of_function_arn(arn: &str) -> Option<String> {
-    let account = arn.split(':').nth(4)?;
-    (!account.is_empty()).then(|| account.to_owned())
-}
-
-/// IAM ARNs carry the partition: China and GovCloud regions are not `aws`.
-pub fn partition_of_region(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
-}
+pub use sagewatch::aws::target::{account_of_arn, partition_of_region};
 
 /// Keeps the characters SageMaker allows in tag values, truncated to 256.
 pub fn tag_value(raw: &str) -> String {

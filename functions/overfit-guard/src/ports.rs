@@ -4,15 +4,8 @@ use crate::policy::JobView;
 use sagewatch::error::AwsError;
 use std::future::Future;
 
-/// Where the job lives, from the alarm's ARN. `None` parts mean "the function's own".
-/// The guard decides whether the account is foreign; the adapter only follows `role_arn`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-pub struct Target {
-    pub account: Option<String>,
-    pub region: Option<String>,
-    /// Role to assume first (set only for another account).
-    pub role_arn: Option<String>,
-}
+/// Where the job lives (shared with the other functions: one account/role decision).
+pub use sagewatch::aws::target::Target;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StopOutcome {

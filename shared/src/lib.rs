@@ -9,6 +9,7 @@ pub mod classify;
 pub mod emf;
 pub mod error;
 pub mod events;
+pub mod instance_types;
 pub mod notify;
 pub mod redact;
 pub mod report;

@@ -1,0 +1,159 @@
+//! The three things the augmenter needs from outside: a place to count each event once, host
+//! metrics, and somewhere to write EMF and report lines. Production: DynamoDB, CloudWatch,
+//! stdout (`adapter.rs`); tests: in-memory fakes and a capturing sink.
+
+use chrono::{DateTime, Utc};
+use sagewatch::error::AwsError;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Mutex;
+
+/// One conditional write: "this key was never seen before".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DedupeClaim {
+    /// `account#job_type#job_name#status` for jobs (see the README for the other kinds).
+    pub key: String,
+    /// Epoch seconds; the table's TTL attribute `expires_at`.
+    pub expires_at: i64,
+    /// The EventBridge event id, kept on the item for investigations.
+    pub event_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claimed {
+    /// The key is new: count the event.
+    First,
+    /// Someone already counted it: emit nothing.
+    Duplicate,
+}
+
+pub trait DedupeStore: Send + Sync {
+    /// Any error (unreachable table, throttling, missing table) is an error: the caller must
+    /// never treat "could not check" as "new" or as "duplicate".
+    fn claim(&self, claim: &DedupeClaim) -> impl Future<Output = Result<Claimed, AwsError>> + Send;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Stat {
+    Average,
+    Maximum,
+}
+
+impl Stat {
+    pub const ALL: [Stat; 2] = [Stat::Average, Stat::Maximum];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stat::Average => "Average",
+            Stat::Maximum => "Maximum",
+        }
+    }
+}
+
+/// One MetricStat query: one host, one metric, one statistic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricQuery {
+    /// Unique within the request, `^[a-z][a-zA-Z0-9_]*$`.
+    pub id: String,
+    pub namespace: String,
+    pub metric_name: String,
+    /// Exact value of the `Host` dimension.
+    pub host: String,
+    pub stat: Stat,
+    pub period: i32,
+    /// Set only for another account's metrics (CloudWatch cross-account observability).
+    pub account_id: Option<String>,
+}
+
+/// All queries of one terminal job over one window. The adapter sends them in as few
+/// GetMetricData calls as the API allows (500 queries each) and follows NextToken.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricRequest {
+    pub queries: Vec<MetricQuery>,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// Values per query id (every page merged). An id without values had no data.
+pub type MetricValues = BTreeMap<String, Vec<f64>>;
+
+/// Hosts of a batch transform job are `<job>/<instance-id>`: they can only be discovered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostDiscovery {
+    pub namespace: String,
+    /// Every host reports it; filtering on it keeps the listing short.
+    pub metric_name: String,
+    pub job_name: String,
+    pub account_id: Option<String>,
+}
+
+pub trait HostMetrics: Send + Sync {
+    fn fetch(
+        &self,
+        request: &MetricRequest,
+    ) -> impl Future<Output = Result<MetricValues, AwsError>> + Send;
+    /// `Host` dimension values that start with `<job>/`, sorted.
+    fn discover_hosts(
+        &self,
+        request: &HostDiscovery,
+    ) -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
+}
+
+/// Where EMF and report lines go: stdout in Lambda (CloudWatch Logs turns EMF into metrics).
+pub trait Sink: Send + Sync {
+    fn write(&self, lines: Vec<String>);
+}
+
+/// Production sink: one write per line on stdout.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StdoutSink;
+
+impl Sink for StdoutSink {
+    fn write(&self, lines: Vec<String>) {
+        sagewatch::emf::emit_lines(&lines);
+    }
+}
+
+/// Keeps the lines in memory (tests and local tools).
+#[derive(Debug, Default)]
+pub struct MemorySink(Mutex<Vec<String>>);
+
+impl MemorySink {
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Every line parsed as JSON (lines that are not JSON are skipped).
+    pub fn json(&self) -> Vec<serde_json::Value> {
+        self.lines()
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    pub fn clear(&self) {
+        if let Ok(mut l) = self.0.lock() {
+            l.clear();
+        }
+    }
+}
+
+impl Sink for MemorySink {
+    fn write(&self, lines: Vec<String>) {
+        if let Ok(mut l) = self.0.lock() {
+            l.extend(lines);
+        }
+    }
+}
+
+impl<T: Sink> Sink for &T {
+    fn write(&self, lines: Vec<String>) {
+        (**self).write(lines);
+    }
+}
+
+impl<T: Sink> Sink for std::sync::Arc<T> {
+    fn write(&self, lines: Vec<String>) {
+        (**self).write(lines);
+    }
+}

@@ -1,0 +1,441 @@
+//! Host utilization of one job: which queries to send (exact hosts, exact metrics) and what
+//! the answers mean (per host and for the fleet, normalised to 0–100 %). Pure.
+
+use crate::ports::{MetricQuery, MetricRequest, MetricValues, Stat};
+use crate::window::QueryWindow;
+use sagewatch::events::JobType;
+use sagewatch::instance_types::InstanceSpec;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// How a SageMaker host metric is scaled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    /// 0–100 × vCPUs.
+    PerVcpu,
+    /// 0–100 × GPUs.
+    PerGpu,
+    /// Already 0–100.
+    Percent,
+}
+
+#[derive(Debug)]
+pub struct HostMetric {
+    /// CloudWatch metric name in `/aws/sagemaker/<Kind>Jobs`.
+    pub metric: &'static str,
+    /// Report field prefix (`cpu_utilization` → `cpu_utilization_avg`, `_max`).
+    pub field: &'static str,
+    pub scale: Scale,
+    /// SageMaker does not publish it for batch transform jobs.
+    pub transform: bool,
+}
+
+impl HostMetric {
+    pub fn emf_name(&self, stat: Stat) -> String {
+        format!("{}{}", self.metric, stat.as_str())
+    }
+
+    pub fn field_name(&self, stat: Stat) -> String {
+        match stat {
+            Stat::Average => format!("{}_avg", self.field),
+            Stat::Maximum => format!("{}_max", self.field),
+        }
+    }
+}
+
+/// The five instance metrics SageMaker publishes per host (SageMaker DG, job instance metrics).
+pub const HOST_METRICS: &[HostMetric] = &[
+    HostMetric {
+        metric: "CPUUtilization",
+        field: "cpu_utilization",
+        scale: Scale::PerVcpu,
+        transform: true,
+    },
+    HostMetric {
+        metric: "MemoryUtilization",
+        field: "memory_utilization",
+        scale: Scale::Percent,
+        transform: true,
+    },
+    HostMetric {
+        metric: "GPUUtilization",
+        field: "gpu_utilization",
+        scale: Scale::PerGpu,
+        transform: true,
+    },
+    HostMetric {
+        metric: "GPUMemoryUtilization",
+        field: "gpu_memory_utilization",
+        scale: Scale::PerGpu,
+        transform: true,
+    },
+    HostMetric {
+        metric: "DiskUtilization",
+        field: "disk_utilization",
+        scale: Scale::Percent,
+        transform: false,
+    },
+];
+
+/// The metric that every host of every job kind reports (used to discover transform hosts).
+pub const DISCOVERY_METRIC: &str = "CPUUtilization";
+
+/// The metrics worth asking for: a known GPU-less type has no GPU metrics, transform jobs no
+/// disk metric. An unknown type gets everything (and whatever is absent is reported missing).
+pub fn metrics_for(job_type: JobType, spec: Option<InstanceSpec>) -> Vec<&'static HostMetric> {
+    HOST_METRICS
+        .iter()
+        .filter(|m| job_type != JobType::Transform || m.transform)
+        .filter(|m| m.scale != Scale::PerGpu || spec.is_none_or(|s| s.gpus > 0))
+        .collect()
+}
+
+/// `<job>/algo-<i>` for i in 1..=count: the exact Host values of training and processing jobs.
+pub fn algo_hosts(job_name: &str, count: u64) -> Vec<String> {
+    (1..=count)
+        .map(|i| format!("{job_name}/algo-{i}"))
+        .collect()
+}
+
+/// Everything needed to query and then interpret one job's host metrics.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub namespace: String,
+    pub hosts: Vec<String>,
+    pub metrics: Vec<&'static HostMetric>,
+    pub window: QueryWindow,
+    pub account_id: Option<String>,
+}
+
+impl Plan {
+    fn id(host: usize, metric: usize, stat: Stat) -> String {
+        let s = match stat {
+            Stat::Average => "avg",
+            Stat::Maximum => "max",
+        };
+        format!("h{host}_m{metric}_{s}")
+    }
+
+    pub fn request(&self) -> MetricRequest {
+        let mut queries = Vec::with_capacity(self.hosts.len() * self.metrics.len() * 2);
+        for (h, host) in self.hosts.iter().enumerate() {
+            for (m, metric) in self.metrics.iter().enumerate() {
+                for stat in Stat::ALL {
+                    queries.push(MetricQuery {
+                        id: Self::id(h, m, stat),
+                        namespace: self.namespace.clone(),
+                        metric_name: metric.metric.to_owned(),
+                        host: host.clone(),
+                        stat,
+                        period: self.window.period,
+                        account_id: self.account_id.clone(),
+                    });
+                }
+            }
+        }
+        MetricRequest {
+            queries,
+            start: self.window.start,
+            end: self.window.end,
+        }
+    }
+
+    /// Reads the answers. Missing series are listed as `host/metric`.
+    pub fn summarize(&self, values: &MetricValues, norm: &Normalization) -> Utilization {
+        let mut hosts = Vec::with_capacity(self.hosts.len());
+        let mut missing = Vec::new();
+        let mut fleet: BTreeMap<&'static str, Vec<(f64, f64)>> = BTreeMap::new();
+        for (h, host) in self.hosts.iter().enumerate() {
+            let mut entry = HostUtilization {
+                host: host.clone(),
+                values: Map::new(),
+                missing: Vec::new(),
+            };
+            for (m, metric) in self.metrics.iter().enumerate() {
+                let avg = values.get(&Self::id(h, m, Stat::Average));
+                let max = values.get(&Self::id(h, m, Stat::Maximum));
+                let (Some(avg), Some(max)) =
+                    (avg.filter(|v| !v.is_empty()), max.filter(|v| !v.is_empty()))
+                else {
+                    missing.push(format!("{host}/{}", metric.metric));
+                    entry.missing.push(metric.metric.to_owned());
+                    continue;
+                };
+                // One datapoint per series is planned; if CloudWatch splits the window anyway,
+                // the mean of the averages and the max of the maxima are the best we have.
+                let raw_avg = avg.iter().sum::<f64>() / avg.len() as f64;
+                let raw_max = max.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                match norm.divisor(metric.scale) {
+                    Some(d) => {
+                        let (a, x) = (raw_avg / d, raw_max / d);
+                        entry.put(&metric.field_name(Stat::Average), a);
+                        entry.put(&metric.field_name(Stat::Maximum), x);
+                        fleet.entry(metric.field).or_default().push((a, x));
+                    }
+                    None => {
+                        entry.put(&format!("{}_raw_avg", metric.field), raw_avg);
+                        entry.put(&format!("{}_raw_max", metric.field), raw_max);
+                    }
+                }
+            }
+            hosts.push(entry);
+        }
+        let fleet = fleet
+            .into_iter()
+            .map(|(field, v)| {
+                let avg = v.iter().map(|(a, _)| a).sum::<f64>() / v.len() as f64;
+                let max = v.iter().map(|(_, x)| *x).fold(f64::NEG_INFINITY, f64::max);
+                (field, FleetValue { avg, max })
+            })
+            .collect();
+        Utilization {
+            hosts,
+            fleet,
+            missing,
+            note: None,
+        }
+    }
+}
+
+/// What to divide CPU and GPU sums by, from the instance type table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Normalization {
+    pub spec: Option<InstanceSpec>,
+    /// Why values are left raw (unknown or mixed instance types).
+    pub note: Option<String>,
+}
+
+impl Normalization {
+    pub fn divisor(&self, scale: Scale) -> Option<f64> {
+        match scale {
+            Scale::Percent => Some(1.0),
+            Scale::PerVcpu => self.spec.map(|s| f64::from(s.vcpus.max(1))),
+            Scale::PerGpu => self.spec.filter(|s| s.gpus > 0).map(|s| f64::from(s.gpus)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FleetValue {
+    pub avg: f64,
+    pub max: f64,
+}
+
+/// One host's values: normalised `<field>_avg/_max`, or `<field>_raw_avg/_raw_max` when the
+/// instance type is unknown.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostUtilization {
+    pub host: String,
+    #[serde(flatten)]
+    pub values: Map<String, Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+}
+
+impl HostUtilization {
+    fn put(&mut self, key: &str, v: f64) {
+        self.values.insert(key.to_owned(), Value::from(round3(v)));
+    }
+}
+
+/// A job's utilization: per host, for the fleet (normalised only), and what is missing.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Utilization {
+    pub hosts: Vec<HostUtilization>,
+    /// By report field prefix (`cpu_utilization`, …): mean of host averages, max of host maxima.
+    pub fleet: BTreeMap<&'static str, FleetValue>,
+    pub missing: Vec<String>,
+    /// Why there are no values at all (never ran, no hosts found, metrics not readable).
+    pub note: Option<String>,
+}
+
+impl Utilization {
+    /// Nothing could be measured; `missing` says what was expected.
+    pub fn unavailable(missing: Vec<String>, note: impl Into<String>) -> Self {
+        Utilization {
+            missing,
+            note: Some(note.into()),
+            ..Utilization::default()
+        }
+    }
+
+    /// Underutilized: the job's main resource (GPU when the type has GPUs, otherwise CPU)
+    /// never went above `threshold` % on any host. `None` when that cannot be told.
+    pub fn underutilized(&self, norm: &Normalization, threshold: f64) -> Option<bool> {
+        let has_gpus = norm.spec.map(|s| s.gpus > 0);
+        let gpu_field = HOST_METRICS[2].field;
+        let cpu_field = HOST_METRICS[0].field;
+        let field = match has_gpus {
+            Some(true) => gpu_field,
+            Some(false) => cpu_field,
+            None => {
+                // Unknown type: raw sums only. A raw maximum under the threshold is under it
+                // normalised too (the divisor is ≥ 1); anything else cannot be told.
+                let raw_max = |field: &str| {
+                    self.hosts
+                        .iter()
+                        .filter_map(|h| h.values.get(&format!("{field}_raw_max"))?.as_f64())
+                        .fold(None, |acc: Option<f64>, v| {
+                            Some(acc.map_or(v, |a| a.max(v)))
+                        })
+                };
+                let max = raw_max(gpu_field).or_else(|| raw_max(cpu_field))?;
+                return (max < threshold).then_some(true);
+            }
+        };
+        self.fleet.get(field).map(|v| v.max < threshold)
+    }
+}
+
+/// Three decimals: enough for percentages, short lines.
+pub fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+
+    fn plan(hosts: u64, spec: Option<InstanceSpec>) -> Plan {
+        let start = DateTime::<Utc>::from_timestamp(1_718_020_920, 0).unwrap();
+        Plan {
+            namespace: JobType::Training.metrics_namespace(),
+            hosts: algo_hosts("job", hosts),
+            metrics: metrics_for(JobType::Training, spec),
+            window: crate::window::query_window(start, start, start),
+            account_id: None,
+        }
+    }
+
+    #[test]
+    fn exact_hosts_and_ids() {
+        let g5 = sagewatch::instance_types::lookup("ml.g5.2xlarge");
+        let p = plan(2, g5);
+        let r = p.request();
+        assert_eq!(r.queries.len(), 2 * 5 * 2);
+        assert!(r
+            .queries
+            .iter()
+            .all(|q| q.host == "job/algo-1" || q.host == "job/algo-2"));
+        let ids: std::collections::BTreeSet<_> = r.queries.iter().map(|q| &q.id).collect();
+        assert_eq!(ids.len(), r.queries.len(), "ids are unique");
+        assert!(r.queries.iter().all(|q| q.id.starts_with('h')));
+        // A CPU-only type is not asked for GPU metrics; transform jobs not for disk.
+        let m5 = sagewatch::instance_types::lookup("ml.m5.xlarge");
+        assert_eq!(plan(1, m5).request().queries.len(), 3 * 2);
+        assert_eq!(metrics_for(JobType::Transform, m5).len(), 2);
+        assert_eq!(metrics_for(JobType::Training, None).len(), 5);
+    }
+
+    #[test]
+    fn normalised_per_core_and_gpu_and_missing_listed() {
+        let spec = sagewatch::instance_types::lookup("ml.g5.12xlarge"); // 48 vCPU, 4 GPU
+        let p = plan(2, spec);
+        let mut values = MetricValues::new();
+        for q in p.request().queries {
+            let v = match (q.metric_name.as_str(), q.stat, q.host.as_str()) {
+                ("GPUUtilization", _, "job/algo-2") => continue,
+                ("CPUUtilization", Stat::Average, _) => 960.0,
+                ("CPUUtilization", Stat::Maximum, _) => 4800.0,
+                ("GPUUtilization", Stat::Average, _) => 200.0,
+                ("GPUUtilization", Stat::Maximum, _) => 400.0,
+                (_, Stat::Average, "job/algo-1") => 10.0,
+                (_, Stat::Average, _) => 30.0,
+                (_, Stat::Maximum, _) => 50.0,
+            };
+            values.insert(q.id, vec![v]);
+        }
+        let norm = Normalization { spec, note: None };
+        let u = p.summarize(&values, &norm);
+        assert_eq!(u.missing, vec!["job/algo-2/GPUUtilization"]);
+        assert_eq!(
+            u.fleet["cpu_utilization"],
+            FleetValue {
+                avg: 20.0,
+                max: 100.0
+            }
+        );
+        assert_eq!(
+            u.fleet["gpu_utilization"],
+            FleetValue {
+                avg: 50.0,
+                max: 100.0
+            }
+        );
+        assert_eq!(
+            u.fleet["memory_utilization"],
+            FleetValue {
+                avg: 20.0,
+                max: 50.0
+            }
+        );
+        assert_eq!(u.hosts[1].missing, vec!["GPUUtilization"]);
+        assert_eq!(u.underutilized(&norm, 20.0), Some(false));
+    }
+
+    #[test]
+    fn unknown_type_stays_raw() {
+        let p = plan(1, None);
+        let mut values = MetricValues::new();
+        for q in p.request().queries {
+            values.insert(
+                q.id,
+                vec![if q.metric_name == "GPUUtilization" {
+                    12.0
+                } else {
+                    150.0
+                }],
+            );
+        }
+        let norm = Normalization {
+            spec: None,
+            note: Some("unknown".into()),
+        };
+        let u = p.summarize(&values, &norm);
+        assert!(!u.fleet.contains_key("cpu_utilization"));
+        assert!(u.fleet.contains_key("memory_utilization"));
+        assert_eq!(u.hosts[0].values["cpu_utilization_raw_max"], 150.0);
+        assert_eq!(
+            u.underutilized(&norm, 20.0),
+            Some(true),
+            "raw GPU max 12 < 20"
+        );
+        assert_eq!(
+            u.underutilized(&norm, 10.0),
+            None,
+            "12 raw could be anything normalised"
+        );
+    }
+
+    #[test]
+    fn several_datapoints_are_combined() {
+        let p = plan(1, sagewatch::instance_types::lookup("ml.m5.large"));
+        let mut values = MetricValues::new();
+        for q in p.request().queries {
+            values.insert(q.id, vec![10.0, 30.0]);
+        }
+        let u = p.summarize(
+            &values,
+            &Normalization {
+                spec: sagewatch::instance_types::lookup("ml.m5.large"),
+                note: None,
+            },
+        );
+        assert_eq!(
+            u.fleet["memory_utilization"],
+            FleetValue {
+                avg: 20.0,
+                max: 30.0
+            }
+        );
+        assert_eq!(
+            u.fleet["cpu_utilization"],
+            FleetValue {
+                avg: 10.0,
+                max: 15.0
+            }
+        );
+    }
+}

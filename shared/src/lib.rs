@@ -23,6 +23,7 @@ pub use aws_credential_types;
 pub use aws_sdk_cloudwatch;
 pub use aws_sdk_cloudwatchlogs;
 pub use aws_sdk_dynamodb;
+pub use aws_sdk_eventbridge;
 pub use aws_sdk_sagemaker;
 pub use aws_sdk_sns;
 pub use aws_sdk_sqs;

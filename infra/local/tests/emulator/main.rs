@@ -4,6 +4,7 @@
 mod cloudwatch;
 mod control;
 mod dynamodb;
+mod eventbridge;
 mod logs;
 mod messaging;
 mod sagemaker;

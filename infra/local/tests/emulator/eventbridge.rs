@@ -1,0 +1,405 @@
+//! The EventBridge rules of the SAM templates, against the samples in `events/`.
+//!
+//! The patterns are read from the templates themselves (so this tests what gets deployed,
+//! not a copy), created as rules on a fresh bus in the emulator, each with an SQS queue as
+//! its target. Every EventBridge sample is put on the bus once; each rule must receive
+//! exactly the samples the table below routes to it, unchanged, and nothing else.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use sagewatch::aws_sdk_eventbridge as eb;
+use sagewatch::aws_sdk_eventbridge::types::{PutEventsRequestEntry, RuleState, Target};
+use sagewatch::aws_sdk_sqs as sqs;
+use sagewatch::aws_sdk_sqs::types::QueueAttributeName;
+use sagewatch_emulator::{unique_name, Emulator};
+use serde_json::{json, Value};
+
+/// What a rule is for. Rules of different templates that route alike share a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Route {
+    /// Failed training/processing/transform jobs -> failure-enricher.
+    FailedJob,
+    /// Every SageMaker state or status change -> event-augmenter (or the monitoring bus).
+    StateChange,
+    /// SageMaker write API calls from CloudTrail -> event-augmenter (or the monitoring bus).
+    ApiCall,
+}
+use Route::{ApiCall, FailedJob, StateChange};
+
+/// Every `AWS::Events::Rule` with an `EventPattern` in `infra/*.yaml`, and its route. A rule
+/// missing here (or listed here but gone from its template) fails the test.
+const RULES: &[(&str, &str, Route)] = &[
+    ("template.yaml", "FailedJobsRule", FailedJob),
+    ("template.yaml", "StateChangesRule", StateChange),
+    ("template.yaml", "ApiCallsRule", ApiCall),
+    (
+        "workload-account.yaml",
+        "ForwardStateChangesRule",
+        StateChange,
+    ),
+    ("workload-account.yaml", "ForwardApiCallsRule", ApiCall),
+];
+
+/// The routes each EventBridge sample must take. Every EventBridge-shaped file in `events/`
+/// must be listed (a new sample needs an expectation), plus the variants below.
+const SAMPLES: &[(&str, &[Route])] = &[
+    ("cloudtrail-api-call-error.json", &[ApiCall]),
+    ("cloudtrail-api-call.json", &[ApiCall]),
+    ("endpoint-deployment-state-change.json", &[StateChange]),
+    ("endpoint-state-change.json", &[StateChange]),
+    (
+        "hyperparameter-tuning-job-state-change.json",
+        &[StateChange],
+    ),
+    ("model-package-state-change.json", &[StateChange]),
+    ("pipeline-execution-status-change.json", &[StateChange]),
+    ("pipeline-step-status-change.json", &[StateChange]),
+    (
+        "processing-job-state-change.json",
+        &[StateChange, FailedJob],
+    ),
+    (
+        "training-job-state-change-doc-verbatim.json",
+        &[StateChange],
+    ),
+    (
+        "training-job-state-change-failed.json",
+        &[StateChange, FailedJob],
+    ),
+    ("training-job-state-change-stopping.json", &[StateChange]),
+    ("training-job-state-change.json", &[StateChange]),
+    ("transform-job-state-change.json", &[StateChange, FailedJob]),
+    // Feature groups have no dedicated handling, but they are SageMaker state changes.
+    ("unknown-detail-type.json", &[StateChange]),
+    // Variants (see VARIANTS).
+    ("processing-job-state-change.json#Completed", &[StateChange]),
+    ("transform-job-state-change.json#Completed", &[StateChange]),
+    (
+        "hyperparameter-tuning-job-state-change.json#Failed",
+        &[StateChange],
+    ),
+    ("cloudtrail-api-call.json#readOnly", &[]),
+    ("cloudtrail-api-call.json#s3", &[]),
+    ("training-job-state-change-failed.json#custom-source", &[]),
+];
+
+/// Cases `events/` has no file for: (name, sample, JSON pointer, new value).
+fn variants() -> Vec<(&'static str, &'static str, &'static str, Value)> {
+    vec![
+        // The failed-jobs rule must look at the status, not just the job type.
+        (
+            "processing-job-state-change.json#Completed",
+            "processing-job-state-change.json",
+            "/detail/ProcessingJobStatus",
+            json!("Completed"),
+        ),
+        (
+            "transform-job-state-change.json#Completed",
+            "transform-job-state-change.json",
+            "/detail/TransformJobStatus",
+            json!("Completed"),
+        ),
+        // Failed, but not a job type failure-enricher handles.
+        (
+            "hyperparameter-tuning-job-state-change.json#Failed",
+            "hyperparameter-tuning-job-state-change.json",
+            "/detail/HyperParameterTuningJobStatus",
+            json!("Failed"),
+        ),
+        // Read-only calls are not audited.
+        (
+            "cloudtrail-api-call.json#readOnly",
+            "cloudtrail-api-call.json",
+            "/detail/readOnly",
+            json!(true),
+        ),
+        (
+            "cloudtrail-api-call.json#s3",
+            "cloudtrail-api-call.json",
+            "/detail/eventSource",
+            json!("s3.amazonaws.com"),
+        ),
+        // Someone else's events that merely look like SageMaker's.
+        (
+            "training-job-state-change-failed.json#custom-source",
+            "training-job-state-change-failed.json",
+            "/source",
+            json!("sagewatch.test"),
+        ),
+    ]
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `(template file name, logical id) -> EventPattern` for every rule in `infra/*.yaml`.
+fn template_rules() -> BTreeMap<(String, String), Value> {
+    let infra = repo_root().join("infra");
+    let mut rules = BTreeMap::new();
+    for entry in std::fs::read_dir(&infra).expect("read infra/") {
+        let path = entry.expect("dir entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&path).expect("read template");
+        // CloudFormation's tags (!Sub, !Ref, ...) parse as tagged values; patterns have none.
+        let doc: yaml_serde::Value =
+            yaml_serde::from_str(&text).unwrap_or_else(|e| panic!("{file} is not YAML: {e}"));
+        let Some(resources) = doc.get("Resources").and_then(|r| r.as_mapping()) else {
+            continue;
+        };
+        for (id, resource) in resources {
+            if resource.get("Type").and_then(|t| t.as_str()) != Some("AWS::Events::Rule") {
+                continue;
+            }
+            let id = id.as_str().expect("logical id").to_owned();
+            let Some(pattern) = resource
+                .get("Properties")
+                .and_then(|p| p.get("EventPattern"))
+            else {
+                continue; // a scheduled rule: nothing to match
+            };
+            let pattern: Value = yaml_serde::from_value(pattern.clone()).unwrap_or_else(|e| {
+                panic!("{file} {id}: EventPattern must be literal JSON-like YAML: {e}")
+            });
+            assert!(pattern.is_object(), "{file} {id}: pattern {pattern}");
+            rules.insert((file.clone(), id), pattern);
+        }
+    }
+    rules
+}
+
+/// An EventBridge envelope, as opposed to the SNS/SQS records, CloudWatch's direct Lambda
+/// alarm action and the direct-invoke payloads that share `events/`.
+fn is_eventbridge(sample: &Value) -> bool {
+    sample.get("source").is_some_and(Value::is_string)
+        && sample.get("detail-type").is_some_and(Value::is_string)
+        && sample.get("detail").is_some_and(Value::is_object)
+}
+
+/// `name -> event` for every EventBridge sample in `events/` and every variant.
+fn samples() -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    for entry in std::fs::read_dir(repo_root().join("events")).expect("read events/") {
+        let path = entry.expect("dir entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read sample");
+        let sample: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+        if is_eventbridge(&sample) {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            out.insert(name, sample);
+        }
+    }
+    for (name, base, pointer, value) in variants() {
+        let mut event = out
+            .get(base)
+            .unwrap_or_else(|| panic!("variant {name}: no sample {base}"))
+            .clone();
+        *event
+            .pointer_mut(pointer)
+            .unwrap_or_else(|| panic!("variant {name}: {base} has no {pointer}")) = value;
+        out.insert(name.to_owned(), event);
+    }
+    out
+}
+
+async fn queue(client: &sqs::Client, name: &str) -> (String, String) {
+    let url = client
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .expect("CreateQueue")
+        .queue_url()
+        .expect("QueueUrl")
+        .to_owned();
+    let arn = client
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("GetQueueAttributes")
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+        .expect("QueueArn")
+        .clone();
+    (url, arn)
+}
+
+/// Every message in the queue now (EventBridge delivery in the emulator is synchronous).
+async fn drain(client: &sqs::Client, url: &str) -> Vec<Value> {
+    let mut bodies = Vec::new();
+    loop {
+        let out = client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .visibility_timeout(300) // received once: nothing comes back while we loop
+            .send()
+            .await
+            .expect("ReceiveMessage");
+        if out.messages().is_empty() {
+            return bodies;
+        }
+        for message in out.messages() {
+            let body = message.body().expect("message body");
+            bodies.push(serde_json::from_str(body).expect("body is the event as JSON"));
+        }
+    }
+}
+
+/// Puts one sample on the bus as SageMaker (or CloudTrail) would emit it; returns its id.
+async fn put(client: &eb::Client, bus: &str, name: &str, event: &Value) -> String {
+    let text = |field: &str| {
+        event[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: {field} is not a string"))
+            .to_owned()
+    };
+    let resources = event["resources"].as_array().map(|r| {
+        r.iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    });
+    let entry = PutEventsRequestEntry::builder()
+        .event_bus_name(bus)
+        .source(text("source"))
+        .detail_type(text("detail-type"))
+        .detail(event["detail"].to_string())
+        .set_resources(resources)
+        .build();
+    let out = client
+        .put_events()
+        .entries(entry)
+        .send()
+        .await
+        .expect("PutEvents");
+    assert_eq!(out.failed_entry_count(), 0, "{name}: {:?}", out.entries());
+    out.entries()[0]
+        .event_id()
+        .unwrap_or_else(|| panic!("{name}: no EventId"))
+        .to_owned()
+}
+
+#[test]
+fn rule_and_sample_tables_cover_the_templates_and_events() {
+    let in_templates: BTreeSet<(String, String)> = template_rules().into_keys().collect();
+    let in_table: BTreeSet<(String, String)> = RULES
+        .iter()
+        .map(|(file, id, _)| (file.to_string(), id.to_string()))
+        .collect();
+    assert_eq!(
+        in_templates, in_table,
+        "RULES must list every rule of infra/*.yaml"
+    );
+
+    let in_events: BTreeSet<String> = samples().into_keys().collect();
+    let expected: BTreeSet<String> = SAMPLES.iter().map(|(n, _)| n.to_string()).collect();
+    assert_eq!(
+        in_events, expected,
+        "SAMPLES must list every EventBridge sample"
+    );
+    // The shape filter must not be vacuous: these are EventBridge events, the rest not.
+    assert!(in_events.contains("training-job-state-change.json"));
+    assert!(!in_events.contains("sqs-batch-training-job-state-change.json"));
+    assert!(!in_events.contains("alarm-lambda-action.json"));
+    assert!(!in_events.contains("failure-direct-invoke.json"));
+}
+
+#[tokio::test]
+async fn each_rule_receives_exactly_its_samples() {
+    let config = Emulator::shared().await.sdk_config().await;
+    let (events, queues) = (eb::Client::new(&config), sqs::Client::new(&config));
+    let bus = unique_name("bus");
+    events
+        .create_event_bus()
+        .name(&bus)
+        .send()
+        .await
+        .expect("CreateEventBus");
+
+    let rules = template_rules();
+    let mut targets = Vec::new(); // (file, id, route, queue url)
+    for ((file, id), pattern) in &rules {
+        let route = RULES
+            .iter()
+            .find(|(f, i, _)| f == file && i == id)
+            .map(|(_, _, route)| *route)
+            .unwrap_or_else(|| panic!("{file} {id}: not in RULES"));
+        let rule_name = unique_name("rule");
+        events
+            .put_rule()
+            .name(&rule_name)
+            .event_bus_name(&bus)
+            .event_pattern(pattern.to_string())
+            .state(RuleState::Enabled)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{file} {id}: PutRule rejected the pattern: {e:?}"));
+        let (url, arn) = queue(&queues, &unique_name("rule-target")).await;
+        let target = Target::builder()
+            .id("queue")
+            .arn(arn)
+            .build()
+            .expect("Target");
+        let out = events
+            .put_targets()
+            .rule(&rule_name)
+            .event_bus_name(&bus)
+            .targets(target)
+            .send()
+            .await
+            .expect("PutTargets");
+        assert_eq!(out.failed_entry_count(), 0, "{:?}", out.failed_entries());
+        targets.push((file.clone(), id.clone(), route, url));
+    }
+
+    let samples = samples();
+    let mut by_id = BTreeMap::new();
+    for (name, event) in &samples {
+        by_id.insert(put(&events, &bus, name, event).await, name.clone());
+    }
+
+    let mut wrong = Vec::new();
+    for (file, id, route, url) in &targets {
+        let mut got = Vec::new();
+        for body in drain(&queues, url).await {
+            let event_id = body["id"].as_str().expect("delivered event has an id");
+            let name = by_id
+                .get(event_id)
+                .unwrap_or_else(|| panic!("{file} {id}: unknown event {body}"));
+            // The target gets the event itself (no input transformer): what the functions parse.
+            let sample = &samples[name];
+            for field in ["source", "detail-type", "detail"] {
+                assert_eq!(body[field], sample[field], "{file} {id}: {name}: {field}");
+            }
+            got.push(name.clone());
+        }
+        got.sort();
+        // Sorted like `got`; duplicates in `got` (one event delivered twice) still differ.
+        let want: Vec<String> = SAMPLES
+            .iter()
+            .filter(|(_, routes)| routes.contains(route))
+            .map(|(name, _)| name.to_string())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        assert!(
+            !want.is_empty(),
+            "{file} {id}: no sample exercises {route:?}"
+        );
+        if got != want {
+            wrong.push(format!(
+                "{file} {id} ({route:?}):\n  received {got:?}\n  expected {want:?}"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

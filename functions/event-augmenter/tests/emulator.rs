@@ -1,0 +1,680 @@
+//! event-augmenter against the local emulator with the real SDK clients: host metrics put with
+//! PutMetricData, the dedupe table in DynamoDB, SQS batches received from a real queue, AWS
+//! calls counted per operation.
+
+use chrono::Utc;
+use event_augmenter::adapter::{CloudWatchMetrics, DynamoDedupe};
+use event_augmenter::ports::MemorySink;
+use event_augmenter::{Augmenter, Config, Disposition, Response, Summary};
+use sagewatch::aws_sdk_cloudwatch as cw;
+use sagewatch::aws_sdk_dynamodb as ddb;
+use sagewatch::aws_sdk_sqs as sqs;
+use sagewatch::aws_smithy_runtime_api::box_error::BoxError;
+use sagewatch::aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use sagewatch::aws_smithy_runtime_api::client::interceptors::Intercept;
+use sagewatch::aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use sagewatch::aws_smithy_types::config_bag::ConfigBag;
+use sagewatch::lambda_runtime::{Context, LambdaEvent};
+use sagewatch_emulator::{unique_name, CallCounter, Emulator, ACCOUNT_ID};
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+
+type Live = Augmenter<DynamoDedupe, CloudWatchMetrics, Arc<MemorySink>>;
+
+struct Fixture {
+    cw: cw::Client,
+    calls: CallCounter,
+    sink: Arc<MemorySink>,
+    augmenter: Live,
+    table: String,
+}
+
+async fn create_table(client: &ddb::Client, table: &str) {
+    use ddb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key schema"),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute"),
+        )
+        .send()
+        .await
+        .expect("CreateTable");
+}
+
+async fn fixture() -> Fixture {
+    let emu = Emulator::shared().await;
+    let config = emu.sdk_config().await;
+    let calls = CallCounter::default();
+    let counted_cw = cw::Client::from_conf(
+        cw::config::Builder::from(&config)
+            .interceptor(calls.clone())
+            .build(),
+    );
+    let counted_ddb = ddb::Client::from_conf(
+        ddb::config::Builder::from(&config)
+            .interceptor(calls.clone())
+            .build(),
+    );
+    let table = unique_name("aug-dedupe");
+    create_table(&ddb::Client::new(&config), &table).await;
+    let sink = Arc::new(MemorySink::default());
+    let augmenter = Augmenter {
+        dedupe: DynamoDedupe::new(counted_ddb, &table),
+        metrics: CloudWatchMetrics::new(counted_cw),
+        sink: sink.clone(),
+        config: Config {
+            home_account: Some(ACCOUNT_ID.into()),
+            report_tag_keys: vec!["project".into()],
+            ..Config::default()
+        },
+    };
+    Fixture {
+        cw: cw::Client::new(&config),
+        calls,
+        sink,
+        augmenter,
+        table,
+    }
+}
+
+fn minute_now() -> i64 {
+    let now = Utc::now().timestamp();
+    now - now % 60
+}
+
+fn sample(name: &str) -> Value {
+    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("json")
+}
+
+/// The Completed training sample, renamed, on `count` × `instance_type`, running `start..end`.
+fn training_event(job: &str, instance_type: &str, count: u64, start: i64, end: i64) -> Value {
+    let mut e = sample("training-job-state-change.json");
+    let arn = format!("arn:aws:sagemaker:us-east-1:{ACCOUNT_ID}:training-job/{job}");
+    e["time"] = json!(chrono::DateTime::from_timestamp(end + 5, 0)
+        .expect("time")
+        .to_rfc3339());
+    e["resources"] = json!([arn]);
+    let d = &mut e["detail"];
+    d["TrainingJobName"] = json!(job);
+    d["TrainingJobArn"] = json!(arn);
+    d["ResourceConfig"] =
+        json!({"InstanceType": instance_type, "InstanceCount": count, "VolumeSizeInGB": 30});
+    // Epoch-ms strings, as SageMaker sends them.
+    d["TrainingStartTime"] = json!((start * 1000).to_string());
+    d["TrainingEndTime"] = json!((end * 1000).to_string());
+    e
+}
+
+async fn put(
+    client: &cw::Client,
+    namespace: &str,
+    host: &str,
+    metric: &str,
+    points: &[(i64, f64)],
+) {
+    use cw::types::{Dimension, MetricDatum, StandardUnit};
+    let mut req = client.put_metric_data().namespace(namespace);
+    for (at, v) in points {
+        req = req.metric_data(
+            MetricDatum::builder()
+                .metric_name(metric)
+                .dimensions(Dimension::builder().name("Host").value(host).build())
+                .timestamp(sagewatch::aws_smithy_types::DateTime::from_secs(*at))
+                .value(*v)
+                .unit(StandardUnit::Percent)
+                .build(),
+        );
+    }
+    req.send().await.expect("PutMetricData");
+}
+
+impl Fixture {
+    async fn direct(&self, payload: Value) -> Summary {
+        match self.invoke(payload).await.expect("handler") {
+            Response::Direct(s) => s,
+            Response::Batch(b) => panic!("expected a summary, got {b:?}"),
+        }
+    }
+
+    async fn invoke(&self, payload: Value) -> Result<Response, String> {
+        self.augmenter
+            .handle(LambdaEvent::new(payload, Context::default()))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    fn lines_of(&self, kind: &str) -> Vec<Value> {
+        self.sink
+            .json()
+            .into_iter()
+            .filter(|v| v["sagewatch_event"] == kind)
+            .collect()
+    }
+
+    fn emf_with(&self, metric: &str) -> Vec<Value> {
+        self.sink
+            .json()
+            .into_iter()
+            .filter(|v| {
+                v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                    .as_array()
+                    .is_some_and(|ms| ms.iter().any(|m| m["Name"] == metric))
+            })
+            .collect()
+    }
+}
+
+const TRAINING_NS: &str = "/aws/sagemaker/TrainingJobs";
+
+#[tokio::test]
+async fn two_host_gpu_job_values_equal_the_seeded_data_in_one_get_metric_data() {
+    let f = fixture().await;
+    let job = unique_name("aug-train");
+    let t0 = minute_now() - 40 * 60;
+    let (h1, h2) = (format!("{job}/algo-1"), format!("{job}/algo-2"));
+    // algo-1 reports everything; algo-2 has no GPU data at all.
+    for (host, metric, points) in [
+        (
+            &h1,
+            "CPUUtilization",
+            vec![(t0 + 60, 200.0), (t0 + 120, 600.0), (t0 + 180, 400.0)],
+        ),
+        (
+            &h1,
+            "MemoryUtilization",
+            vec![(t0 + 60, 30.0), (t0 + 120, 50.0)],
+        ),
+        (
+            &h1,
+            "GPUUtilization",
+            vec![(t0 + 60, 80.0), (t0 + 120, 100.0)],
+        ),
+        (
+            &h1,
+            "GPUMemoryUtilization",
+            vec![(t0 + 60, 60.0), (t0 + 120, 70.0)],
+        ),
+        (&h1, "DiskUtilization", vec![(t0 + 60, 10.0)]),
+        (
+            &h2,
+            "CPUUtilization",
+            vec![(t0 + 60, 100.0), (t0 + 120, 300.0)],
+        ),
+        (&h2, "MemoryUtilization", vec![(t0 + 60, 20.0)]),
+        (&h2, "DiskUtilization", vec![(t0 + 60, 20.0)]),
+    ] {
+        put(&f.cw, TRAINING_NS, host, metric, &points).await;
+    }
+    // Decoys a fuzzy search would pick up: a job whose name extends ours, the same Host in the
+    // processing namespace, and algo-1 data before the job started and after it ended.
+    put(
+        &f.cw,
+        TRAINING_NS,
+        &format!("{job}x/algo-1"),
+        "CPUUtilization",
+        &[(t0 + 60, 9999.0)],
+    )
+    .await;
+    put(
+        &f.cw,
+        "/aws/sagemaker/ProcessingJobs",
+        &h1,
+        "CPUUtilization",
+        &[(t0 + 60, 7777.0)],
+    )
+    .await;
+    put(
+        &f.cw,
+        TRAINING_NS,
+        &h1,
+        "CPUUtilization",
+        &[(t0 - 120, 5000.0), (t0 + 30 * 60, 5000.0)],
+    )
+    .await;
+
+    f.calls.reset();
+    // ml.g5.2xlarge: 8 vCPUs, 1 GPU.
+    let s = f
+        .direct(training_event(
+            &job,
+            "ml.g5.2xlarge",
+            2,
+            t0 + 15,
+            t0 + 20 * 60 + 10,
+        ))
+        .await;
+    assert_eq!(
+        s.outcomes[0].result,
+        Disposition::Counted,
+        "{:?}",
+        s.outcomes
+    );
+    let counts = f.calls.counts();
+    assert_eq!(f.calls.total(), 2, "{counts:?}");
+    assert_eq!(counts.get("PutItem"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("GetMetricData"), Some(&1), "{counts:?}");
+
+    let [emf] = f.emf_with("JobCount").try_into().expect("one EMF record");
+    sagewatch::emf::validate(&emf.to_string()).expect("valid EMF");
+    // CPU: algo-1 avg 400 / max 600, algo-2 avg 200 / max 300 (sums over 8 vCPUs).
+    for (metric, want) in [
+        ("CPUUtilizationAverage", (400.0 / 8.0 + 200.0 / 8.0) / 2.0),
+        ("CPUUtilizationMaximum", 600.0 / 8.0),
+        ("MemoryUtilizationAverage", (40.0 + 20.0) / 2.0),
+        ("MemoryUtilizationMaximum", 50.0),
+        ("GPUUtilizationAverage", 90.0),
+        ("GPUUtilizationMaximum", 100.0),
+        ("GPUMemoryUtilizationAverage", 65.0),
+        ("GPUMemoryUtilizationMaximum", 70.0),
+        ("DiskUtilizationAverage", 15.0),
+        ("DiskUtilizationMaximum", 20.0),
+        ("Underutilized", 0.0),
+        ("JobCount", 1.0),
+        ("DurationSeconds", 1195.0),
+        ("InstanceSeconds", 2390.0),
+    ] {
+        assert_eq!(emf[metric], want, "{metric}: {emf}");
+    }
+    assert_eq!(emf["JobType"], "training");
+    assert_eq!(emf["InstanceType"], "ml.g5.2xlarge");
+    assert_eq!(emf["Account"], ACCOUNT_ID);
+    let missing = json!([
+        format!("{h2}/GPUUtilization"),
+        format!("{h2}/GPUMemoryUtilization")
+    ]);
+    assert_eq!(emf["missing"], missing);
+
+    let [report] = f.lines_of("job_summary").try_into().expect("one report");
+    assert_eq!(report["job_name"], job.as_str());
+    assert_eq!(report["missing"], missing);
+    assert_eq!(report["cpu_utilization_max"], 75.0);
+    assert_eq!(report["gpu_utilization_avg"], 90.0);
+    assert_eq!(report["underutilized"], false);
+    assert_eq!(report["hosts"][0]["cpu_utilization_avg"], 50.0);
+    assert_eq!(report["hosts"][1]["cpu_utilization_max"], 37.5);
+    assert_eq!(
+        report["hosts"][1]["missing"],
+        json!(["GPUUtilization", "GPUMemoryUtilization"])
+    );
+    assert_eq!(report["tags"], json!({"project": "sagewatch"}));
+}
+
+#[tokio::test]
+async fn the_same_event_ten_times_is_emitted_once() {
+    let f = fixture().await;
+    let job = unique_name("aug-repeat");
+    let t0 = minute_now() - 30 * 60;
+    put(
+        &f.cw,
+        TRAINING_NS,
+        &format!("{job}/algo-1"),
+        "CPUUtilization",
+        &[(t0 + 60, 100.0)],
+    )
+    .await;
+    let event = training_event(&job, "ml.m5.xlarge", 1, t0, t0 + 600);
+    let mut results = Vec::new();
+    for _ in 0..10 {
+        results.push(f.direct(event.clone()).await.outcomes[0].result);
+    }
+    assert_eq!(results[0], Disposition::Counted);
+    assert!(
+        results[1..].iter().all(|r| *r == Disposition::Duplicate),
+        "{results:?}"
+    );
+    assert_eq!(f.lines_of("job_summary").len(), 1);
+    assert_eq!(f.emf_with("JobCount").len(), 1);
+    assert_eq!(f.emf_with("DuplicateEvents").len(), 9);
+    // Metrics are read before each claim, so a failed read never leaves the key taken.
+    assert_eq!(f.calls.counts().get("PutItem"), Some(&10));
+    let [report] = f.lines_of("job_summary").try_into().expect("one report");
+    assert_eq!(report["cpu_utilization_avg"], 25.0, "100 % over 4 vCPUs");
+}
+
+/// Receives up to 10 messages and wraps them the way Lambda's SQS event source does.
+async fn receive_as_lambda_event(client: &sqs::Client, url: &str, queue_arn: &str) -> Value {
+    let out = client
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .visibility_timeout(0)
+        .send()
+        .await
+        .expect("ReceiveMessage");
+    let records: Vec<Value> = out
+        .messages()
+        .iter()
+        .map(|m| {
+            json!({
+                "messageId": m.message_id(),
+                "receiptHandle": m.receipt_handle(),
+                "body": m.body(),
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": m.md5_of_body(),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+#[tokio::test]
+async fn sqs_batch_with_one_malformed_message_reports_only_that_one_and_it_reaches_the_dlq() {
+    let f = fixture().await;
+    let config = Emulator::shared().await.sdk_config().await;
+    let q = sqs::Client::new(&config);
+    let dlq_name = unique_name("aug-dlq");
+    let dlq_url = q
+        .create_queue()
+        .queue_name(&dlq_name)
+        .send()
+        .await
+        .expect("dlq")
+        .queue_url()
+        .expect("url")
+        .to_owned();
+    let dlq_arn = format!("arn:aws:sqs:us-east-1:{ACCOUNT_ID}:{dlq_name}");
+    let name = unique_name("aug-events");
+    let url = q
+        .create_queue()
+        .queue_name(&name)
+        .attributes(
+            sqs::types::QueueAttributeName::RedrivePolicy,
+            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1}).to_string(),
+        )
+        .send()
+        .await
+        .expect("queue")
+        .queue_url()
+        .expect("url")
+        .to_owned();
+    let arn = format!("arn:aws:sqs:us-east-1:{ACCOUNT_ID}:{name}");
+    let t0 = minute_now() - 30 * 60;
+    let good1 = training_event(&unique_name("aug-sqs-a"), "ml.m5.xlarge", 1, t0, t0 + 600);
+    let good2 = sample("cloudtrail-api-call.json");
+    let mut good2 = good2;
+    good2["detail"]["eventID"] = json!(unique_name("evt"));
+    let malformed = "{\"detail-type\": \"SageMaker Training Job State Change\", \"detail\": {\"ResourceConfig\": 7}";
+    for body in [good1.to_string(), malformed.to_owned(), good2.to_string()] {
+        q.send_message()
+            .queue_url(&url)
+            .message_body(body)
+            .send()
+            .await
+            .expect("SendMessage");
+    }
+
+    let batch = receive_as_lambda_event(&q, &url, &arn).await;
+    let ids: Vec<String> = batch["Records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| r["messageId"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    let bad_id = batch["Records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .find(|r| r["body"] == malformed)
+        .and_then(|r| r["messageId"].as_str())
+        .expect("malformed message received")
+        .to_owned();
+    let Response::Batch(response) = f.invoke(batch.clone()).await.expect("handler") else {
+        panic!("batch response expected")
+    };
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|b| b.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, vec![bad_id.as_str()]);
+    assert_eq!(
+        serde_json::to_value(&response).expect("json"),
+        json!({"batchItemFailures": [{"itemIdentifier": bad_id}]})
+    );
+    assert_eq!(f.lines_of("job_summary").len(), 1);
+    assert_eq!(f.lines_of("api_audit").len(), 1);
+    assert_eq!(f.emf_with("InvalidEvents").len(), 1);
+
+    // What Lambda does next: delete the successes; the failure comes back and, past
+    // maxReceiveCount, lands in the DLQ. Nothing is lost silently.
+    for r in batch["Records"].as_array().expect("records") {
+        if r["messageId"] != bad_id.as_str() {
+            q.delete_message()
+                .queue_url(&url)
+                .receipt_handle(r["receiptHandle"].as_str().expect("handle"))
+                .send()
+                .await
+                .expect("DeleteMessage");
+        }
+    }
+    let again = receive_as_lambda_event(&q, &url, &arn).await;
+    assert_eq!(
+        again["Records"],
+        json!([]),
+        "moved to the DLQ on the next receive"
+    );
+    let dead = receive_as_lambda_event(&q, &dlq_url, &dlq_arn).await;
+    assert_eq!(dead["Records"].as_array().expect("records").len(), 1);
+    assert_eq!(dead["Records"][0]["body"], malformed);
+}
+
+#[tokio::test]
+async fn dynamodb_down_or_table_missing_is_a_retryable_error_and_nothing_is_emitted() {
+    let mut f = fixture().await;
+    let config = Emulator::shared().await.sdk_config().await;
+    let t0 = minute_now() - 30 * 60;
+    let event = training_event(&unique_name("aug-down"), "ml.m5.xlarge", 1, t0, t0 + 600);
+
+    // Down: nothing listens on the discard port of loopback (connection refused).
+    let down = ddb::Client::from_conf(
+        ddb::config::Builder::from(&config)
+            .endpoint_url("http://127.0.0.1:9")
+            .build(),
+    );
+    f.augmenter.dedupe = DynamoDedupe::new(down, &f.table);
+    let err = f
+        .invoke(event.clone())
+        .await
+        .expect_err("table unreachable");
+    assert!(
+        err.contains("retryable") && err.contains("PutItem"),
+        "{err}"
+    );
+    assert!(err.contains("DispatchFailure"), "{err}");
+    assert!(f.sink.lines().is_empty(), "no emission without the claim");
+
+    // In an SQS batch the same failure returns that message to the queue.
+    let batch = json!({"Records": [{
+        "messageId": "m-1", "receiptHandle": "r", "body": event.to_string(),
+        "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"
+    }]});
+    let Response::Batch(b) = f.invoke(batch).await.expect("batch answer") else {
+        panic!("batch")
+    };
+    assert_eq!(b.batch_item_failures.len(), 1);
+    assert_eq!(b.batch_item_failures[0].item_identifier, "m-1");
+
+    // Missing table (deployment mistake): also an error, never a silent skip or double count.
+    f.augmenter.dedupe = DynamoDedupe::new(ddb::Client::new(&config), unique_name("no-such-table"));
+    let err = f.invoke(event.clone()).await.expect_err("table missing");
+    assert!(err.contains("ResourceNotFoundException"), "{err}");
+    assert!(f.sink.lines().is_empty());
+
+    // Back up: the same event is counted (the failed attempts took no key).
+    f.augmenter.dedupe = DynamoDedupe::new(ddb::Client::new(&config), &f.table);
+    assert_eq!(
+        f.direct(event).await.outcomes[0].result,
+        Disposition::Counted
+    );
+}
+
+#[tokio::test]
+async fn queries_are_chunked_only_past_500() {
+    let f = fixture().await;
+    let t0 = minute_now() - 30 * 60;
+    // ml.g5.2xlarge: 5 metrics × 2 statistics = 10 queries per host.
+    for (hosts, calls) in [(50_u64, 1_usize), (51, 2)] {
+        let job = unique_name("aug-wide");
+        let last = format!("{job}/algo-{hosts}");
+        put(
+            &f.cw,
+            TRAINING_NS,
+            &format!("{job}/algo-1"),
+            "MemoryUtilization",
+            &[(t0 + 60, 10.0)],
+        )
+        .await;
+        put(
+            &f.cw,
+            TRAINING_NS,
+            &last,
+            "MemoryUtilization",
+            &[(t0 + 60, 30.0)],
+        )
+        .await;
+        f.calls.reset();
+        f.direct(training_event(&job, "ml.g5.2xlarge", hosts, t0, t0 + 600))
+            .await;
+        assert_eq!(
+            f.calls.counts().get("GetMetricData"),
+            Some(&calls),
+            "{hosts} hosts"
+        );
+        assert_eq!(f.calls.counts().get("PutItem"), Some(&1));
+        let reports = f.lines_of("job_summary");
+        let report = reports.last().expect("report");
+        assert_eq!(report["job_name"], job.as_str());
+        // The first and the last host (in the second chunk when there is one) both answered.
+        assert_eq!(report["hosts"][0]["memory_utilization_max"], 10.0);
+        assert_eq!(
+            report["hosts"][hosts as usize - 1]["memory_utilization_max"],
+            30.0
+        );
+        assert_eq!(report["memory_utilization_avg"], 20.0);
+        assert_eq!(
+            report["missing"].as_array().expect("missing").len() as u64,
+            hosts * 5 - 2
+        );
+    }
+}
+
+#[tokio::test]
+async fn transform_hosts_are_found_with_list_metrics() {
+    let f = fixture().await;
+    let job = unique_name("aug-xform");
+    let t0 = minute_now() - 30 * 60;
+    let ns = "/aws/sagemaker/TransformJobs";
+    for (host, cpu) in [
+        (format!("{job}/i-0aaa111122223333a-us-east-1a"), 100.0),
+        (format!("{job}/i-0bbb111122223333b-us-east-1b"), 300.0),
+        (format!("{job}0/i-0ccc111122223333c-us-east-1a"), 9999.0),
+    ] {
+        put(&f.cw, ns, &host, "CPUUtilization", &[(t0 + 60, cpu)]).await;
+        put(&f.cw, ns, &host, "MemoryUtilization", &[(t0 + 60, 40.0)]).await;
+    }
+    let mut e = sample("transform-job-state-change.json");
+    e["detail"]["TransformJobName"] = json!(job);
+    e["detail"]["TransformJobStatus"] = json!("Completed");
+    e["detail"]["TransformStartTime"] = json!(chrono::DateTime::from_timestamp(t0, 0)
+        .expect("t")
+        .to_rfc3339());
+    e["detail"]["TransformEndTime"] = json!(chrono::DateTime::from_timestamp(t0 + 300, 0)
+        .expect("t")
+        .to_rfc3339());
+    e["detail"]["TransformResources"] = json!({"InstanceType": "ml.m5.xlarge", "InstanceCount": 2});
+    f.calls.reset();
+    f.direct(e).await;
+    let counts = f.calls.counts();
+    assert_eq!(counts.get("ListMetrics"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("GetMetricData"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("PutItem"), Some(&1), "{counts:?}");
+    let [r] = f.lines_of("job_summary").try_into().expect("one report");
+    assert_eq!(r["hosts"].as_array().expect("hosts").len(), 2, "{r}");
+    assert_eq!(
+        r["cpu_utilization_avg"], 50.0,
+        "(100 + 300) / 2 over 4 vCPUs"
+    );
+    assert_eq!(r["cpu_utilization_max"], 75.0);
+    assert_eq!(r["memory_utilization_avg"], 40.0);
+    assert_eq!(
+        r["missing"],
+        json!([]),
+        "no disk metric is expected for transform jobs"
+    );
+}
+
+/// Records the AccountId of every GetMetricData query as the SDK sends it.
+#[derive(Debug, Clone, Default)]
+struct AccountIds(Arc<Mutex<Vec<Option<String>>>>);
+
+impl Intercept for AccountIds {
+    fn name(&self) -> &'static str {
+        "AccountIds"
+    }
+
+    fn read_before_serialization(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        use cw::operation::get_metric_data::GetMetricDataInput;
+        if let Some(input) = context.input().downcast_ref::<GetMetricDataInput>() {
+            let mut seen = self.0.lock().map_err(|e| e.to_string())?;
+            seen.extend(
+                input
+                    .metric_data_queries()
+                    .iter()
+                    .map(|q| q.account_id().map(str::to_owned)),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn another_accounts_job_is_queried_with_account_id() {
+    let mut f = fixture().await;
+    let config = Emulator::shared().await.sdk_config().await;
+    let ids = AccountIds::default();
+    let client = cw::Client::from_conf(
+        cw::config::Builder::from(&config)
+            .interceptor(ids.clone())
+            .build(),
+    );
+    f.augmenter.metrics = CloudWatchMetrics::new(client);
+    let t0 = minute_now() - 30 * 60;
+    for (account, want) in [("111122223333", Some("111122223333")), (ACCOUNT_ID, None)] {
+        let mut e = training_event(&unique_name("aug-xacct"), "ml.m5.xlarge", 2, t0, t0 + 600);
+        e["account"] = json!(account);
+        f.direct(e).await;
+        let seen = std::mem::take(&mut *ids.0.lock().expect("lock"));
+        assert_eq!(seen.len(), 2 * 3 * 2);
+        assert!(
+            seen.iter().all(|a| a.as_deref() == want),
+            "{account}: {seen:?}"
+        );
+    }
+}

@@ -3,7 +3,8 @@
 #   1. cfn-lint on every infra/*.yaml (errors, warnings and informational rules),
 #   2. sam validate --lint on infra/template.yaml,
 #   3. every IAM action in every policy exists (cfn-lint skips that for SAM templates),
-#   4. checkov (CloudFormation): no failed check; a suppression is allowed only as
+#   4. every CloudWatch dashboard body (JSON assembled with !Sub) parses, widgets complete,
+#   5. checkov (CloudFormation): no failed check; a suppression is allowed only as
 #      `Metadata: checkov: skip: [{id, comment}]` in the template, with a comment.
 # Exits non-zero on any finding. Needs only python3 (with venv) and, the first time, PyPI.
 #
@@ -179,11 +180,61 @@ sys.exit(1 if bad else 0)
 PY
 }
 
+# A dashboard body is a JSON string assembled with !Sub: cfn-lint cannot parse it, and
+# CloudFormation only rejects it at deploy time. Substitute every ${...} (Number parameters
+# by a number, the !Sub variable map's entries by "", which leaves optional parts out,
+# anything else by a word inside its quotes) and require valid JSON with complete widgets.
+check_dashboards() {
+    "$SAM_VENV/bin/python" - "${templates[@]}" <<'PY'
+import json, re, sys
+from cfnlint.decode import decode
+
+bad, seen = [], 0
+for path in sys.argv[1:]:
+    template, errors = decode(path)
+    if errors:
+        bad.append(f"{path}: cannot parse")
+        continue
+    numbers = {n for n, p in (template.get("Parameters") or {}).items() if p.get("Type") == "Number"}
+    for name, resource in (template.get("Resources") or {}).items():
+        if resource.get("Type") != "AWS::CloudWatch::Dashboard":
+            continue
+        seen += 1
+        body = resource["Properties"]["DashboardBody"]
+        text, variables = body, {}
+        if isinstance(body, dict) and set(body) == {"Fn::Sub"}:
+            sub = body["Fn::Sub"]
+            text, variables = (sub, {}) if isinstance(sub, str) else (sub[0], sub[1])
+        if not isinstance(text, str):
+            bad.append(f"{path} {name}: DashboardBody is neither a string nor !Sub of one")
+            continue
+        def value(m):
+            key = m.group(1)
+            return "" if key in variables else "1" if key in numbers else "x"
+        try:
+            doc = json.loads(re.sub(r"\$\{([^}!]+)\}", value, text))
+        except ValueError as e:
+            bad.append(f"{path} {name}: DashboardBody is not JSON: {e}")
+            continue
+        for i, w in enumerate(doc.get("widgets") or []):
+            missing = {"type", "x", "y", "width", "height", "properties"} - set(w)
+            if missing:
+                bad.append(f"{path} {name}: widget {i} lacks {sorted(missing)}")
+        if not doc.get("widgets"):
+            bad.append(f"{path} {name}: no widgets")
+print(f"    {seen} dashboards checked")
+for b in bad:
+    print(f"    {b}")
+sys.exit(1 if bad or not seen else 0)
+PY
+}
+
 step "cfn-lint ${templates[*]}" \
     "$SAM_VENV/bin/cfn-lint" --include-checks I -- "${templates[@]}"
 step "sam validate --lint infra/template.yaml" \
     "$SAM_VENV/bin/sam" validate --lint --template-file infra/template.yaml --region us-east-1
 step "IAM actions exist" check_iam_actions
+step "dashboard bodies are JSON" check_dashboards
 step "checkov ${templates[*]}" run_checkov
 
 if ((${#failed[@]})); then

@@ -194,6 +194,12 @@ const SAMPLES: &[(&str, Disposition, Option<&str>, Option<&str>)] = &[
         None,
     ),
     (
+        "event-augmenter-training-gpu-2-hosts.json",
+        Disposition::Counted,
+        Some("JobCount"),
+        Some("job_summary"),
+    ),
+    (
         "training-job-state-change-doc-verbatim.json",
         Disposition::Counted,
         Some("JobCount"),

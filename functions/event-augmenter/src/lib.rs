@@ -134,8 +134,6 @@ pub enum Disposition {
     Ignored,
     /// Unreadable: `InvalidEvents` counted, nothing else done.
     Invalid,
-    /// A retryable failure: the message is returned to SQS (`batchItemFailures`).
-    Retry,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -359,7 +357,7 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
             };
             let failed = match result {
                 Ok(p) => {
-                    outcome(index, id.clone(), p);
+                    info!(record = index, message_id = id.as_deref().unwrap_or("-"), result = ?p.result, detail = %p.detail, "message done");
                     false
                 }
                 Err(Failure::Invalid(reason)) => {

@@ -25,7 +25,6 @@ const EVENT_SAMPLES: &[(&str, &str)] = &[
     ("training-job-state-change-failed.json", "TrainingJob"),
     ("training-job-state-change-stopping.json", "TrainingJob"),
     ("training-job-state-change-doc-verbatim.json", "TrainingJob"),
-    ("event-augmenter-training-gpu-2-hosts.json", "TrainingJob"),
     ("processing-job-state-change.json", "ProcessingJob"),
     ("transform-job-state-change.json", "TransformJob"),
     (

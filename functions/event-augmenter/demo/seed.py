@@ -2,7 +2,7 @@
 
     seed.py ENDPOINT   -> creates the dedupe table, puts host metrics, prints KEY=VALUE lines
 
-The host metrics belong to events/event-augmenter-training-gpu-2-hosts.json (2 x ml.g5.2xlarge,
+The host metrics belong to demo/training-gpu-2-hosts.json (2 x ml.g5.2xlarge,
 8 vCPUs and 1 GPU each): algo-1 reports all five metrics, algo-2 reports no GPU metrics, so the
 report shows normalised values and two `missing` series. Values are sums over cores/GPUs, as
 SageMaker publishes them. Uses boto3 (installed with moto) against the emulator only.
@@ -18,7 +18,7 @@ import boto3
 
 REGION = "us-east-1"
 TABLE = "sagewatch-demo-dedupe"
-SAMPLE = pathlib.Path(__file__).resolve().parents[3] / "events" / "event-augmenter-training-gpu-2-hosts.json"
+SAMPLE = pathlib.Path(__file__).resolve().parent / "training-gpu-2-hosts.json"
 
 # metric -> per-minute values of algo-1 / algo-2 (None: the host never reported it)
 SERIES = {

@@ -194,12 +194,6 @@ const SAMPLES: &[(&str, Disposition, Option<&str>, Option<&str>)] = &[
         None,
     ),
     (
-        "event-augmenter-training-gpu-2-hosts.json",
-        Disposition::Counted,
-        Some("JobCount"),
-        Some("job_summary"),
-    ),
-    (
         "training-job-state-change-doc-verbatim.json",
         Disposition::Counted,
         Some("JobCount"),
@@ -1023,4 +1017,26 @@ fn long_keys_are_shortened_stably() {
         event_augmenter::dedupe_key(&["123", "training", &long, "Completed"])
     );
     assert_eq!(event_augmenter::dedupe_key(&["a", "b"]), "a#b");
+}
+
+#[tokio::test]
+async fn demo_sample_two_gpu_hosts() {
+    let path = format!(
+        "{}/demo/training-gpu-2-hosts.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let a = augmenter(FakeMetrics::uniform(8.0));
+    assert_eq!(
+        direct(&a, event).await.outcomes[0].result,
+        Disposition::Counted
+    );
+    let [r] = reports(&a.sink, "job_summary").try_into().unwrap();
+    assert_eq!(r["job_name"], "sagewatch-demo-gpu-1");
+    assert_eq!(r["instance_type"], "ml.g5.2xlarge");
+    assert_eq!(r["duration_seconds"], 2700);
+    assert_eq!(r["instance_seconds"], 5400);
+    assert_eq!(r["cpu_utilization_max"], 1.0, "8 % summed over 8 vCPUs");
+    assert_eq!(r["underutilized"], true, "GPU max 8 % < 20 %");
+    assert_eq!(a.metrics.requests()[0].queries.len(), 2 * 5 * 2);
 }

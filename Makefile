@@ -62,8 +62,11 @@ validate:
 test: emulator-deps fmt-check clippy validate
 	cargo test --workspace --locked
 
-bench:
+# Classifier throughput and memory; the failure-enricher handler on a worst-case job against the
+# emulator (wall time, peak RSS: how the Lambda's MemorySize and Timeout are chosen).
+bench: emulator-deps
 	cargo bench -p sagewatch --locked --bench classifier
+	cargo bench -p failure-enricher --locked --bench handler
 
 # Lambda packages with SAM (x86_64 here; arm64 needs the aarch64 Rust standard library).
 build: tools validate

@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod instance_types;
 pub mod notify;
+pub mod output;
 pub mod redact;
 pub mod report;
 pub mod runtime;

@@ -247,12 +247,6 @@ fn shape_of(detail: &Detail, job: &JobSummary<'_>) -> Shape {
     }
 }
 
-/// `arn:aws:lambda:<region>:<account>:function:<name>` → account.
-pub fn account_of_function_arn(arn: &str) -> Option<String> {
-    let account = arn.split(':').nth(4)?;
-    (!account.is_empty()).then(|| account.to_owned())
-}
-
 /// `a#b#c`, shortened with a stable hash past [`MAX_KEY_BYTES`].
 pub fn dedupe_key(parts: &[&str]) -> String {
     let key = parts.join("#");
@@ -289,11 +283,9 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
         event: LambdaEvent<Value>,
         now: DateTime<Utc>,
     ) -> Result<Response, Error> {
-        let home = self
-            .config
-            .home_account
-            .clone()
-            .or_else(|| account_of_function_arn(&event.context.invoked_function_arn));
+        let home = self.config.home_account.clone().or_else(|| {
+            sagewatch::aws::target::account_of_arn(&event.context.invoked_function_arn)
+        });
         let payload = event.payload;
         if let Some(records) = payload.get("Records") {
             // Only SQS batches; an SNS or S3 notification sent here is a wiring mistake.

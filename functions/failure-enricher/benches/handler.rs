@@ -7,7 +7,7 @@
 
 use failure_enricher::adapter::JobAccounts;
 use failure_enricher::logs::LogBudget;
-use failure_enricher::ports::{AlwaysReport, LineSink};
+use failure_enricher::ports::{AlwaysReport, MemorySink};
 use failure_enricher::{Config, Enricher, Outcome};
 use sagewatch::aws::sns::SnsNotifier;
 use sagewatch::aws_sdk_cloudwatchlogs as cwl;
@@ -16,11 +16,6 @@ use sagewatch::lambda_runtime::{Context, LambdaEvent};
 use sagewatch_emulator::{unique_name, Emulator, JobKind, ACCOUNT_ID};
 use serde_json::json;
 use std::time::Instant;
-
-struct Discard;
-impl LineSink for Discard {
-    fn write(&self, _lines: &[String]) {}
-}
 
 fn status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -101,7 +96,7 @@ async fn main() {
             topic.topic_arn().unwrap_or_default(),
         ),
         ledger: AlwaysReport,
-        sink: Discard,
+        sink: MemorySink::default(),
         config: Config {
             metrics_namespace: "SageWatch".into(),
             home_account: Some(ACCOUNT_ID.into()),

@@ -18,7 +18,7 @@ pub mod request;
 use chrono::Utc;
 use futures_util::future::join_all;
 use logs::{host_of_stream, LogBudget, Share, StreamInfo, StreamTail, MAX_PAGES_PER_HOST};
-use ports::{Jobs, LineSink, Logs, ReportLedger};
+use ports::{Jobs, Logs, ReportLedger, Sink};
 use report::{LogsRead, Report};
 use request::{Input, Request, Via};
 use sagewatch::aws::target::{account_of_arn, Target};
@@ -62,7 +62,7 @@ pub struct Enricher<J, L, N, R, W> {
     pub config: Config,
 }
 
-impl<J: Jobs, L: Logs, N: Notifier, R: ReportLedger, W: LineSink> Enricher<J, L, N, R, W> {
+impl<J: Jobs, L: Logs, N: Notifier, R: ReportLedger, W: Sink> Enricher<J, L, N, R, W> {
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Outcome, Error> {
         let (payload, context) = event.into_parts();
         let home = self
@@ -274,7 +274,7 @@ impl<J: Jobs, L: Logs, N: Notifier, R: ReportLedger, W: LineSink> Enricher<J, L,
             Kind::JobFailure,
             report.json.clone(),
         ));
-        self.sink.write(&lines);
+        self.sink.write(lines);
     }
 
     /// Logged, counted, and the invocation succeeds: retrying cannot help.
@@ -306,7 +306,7 @@ impl<J: Jobs, L: Logs, N: Notifier, R: ReportLedger, W: LineSink> Enricher<J, L,
             }
         }
         match m.render() {
-            Ok(r) => self.sink.write(&r.lines),
+            Ok(r) => self.sink.write(r.lines),
             Err(e) => error!(error = %e, metric, "cannot render EMF"),
         }
     }

@@ -2,7 +2,7 @@
 
 use failure_enricher::adapter::{DynamoLedger, JobAccounts};
 use failure_enricher::logs::LogBudget;
-use failure_enricher::ports::{AlwaysReport, ReportLedger, Stdout};
+use failure_enricher::ports::{AlwaysReport, ReportLedger, StdoutSink};
 use failure_enricher::{Config, Enricher};
 use sagewatch::aws::sns::SnsNotifier;
 use sagewatch::lambda_runtime::{run, service_fn, Error, LambdaEvent};
@@ -51,7 +51,7 @@ async fn serve(
         logs: accounts,
         notifier,
         ledger,
-        sink: Stdout,
+        sink: StdoutSink,
         config,
     };
     let enricher = &enricher;

@@ -100,16 +100,4 @@ impl ReportLedger for AlwaysReport {
     }
 }
 
-/// Where EMF and report lines go: stdout in Lambda, a buffer in tests.
-pub trait LineSink: Send + Sync {
-    fn write(&self, lines: &[String]);
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Stdout;
-
-impl LineSink for Stdout {
-    fn write(&self, lines: &[String]) {
-        sagewatch::emf::emit_lines(lines);
-    }
-}
+pub use sagewatch::output::{MemorySink, Sink, StdoutSink};

@@ -4,7 +4,7 @@
 
 use failure_enricher::adapter::{Clients, DynamoLedger, JobAccounts};
 use failure_enricher::logs::LogBudget;
-use failure_enricher::ports::{AlwaysReport, LineSink, ReportLedger};
+use failure_enricher::ports::{AlwaysReport, MemorySink, ReportLedger};
 use failure_enricher::{Config, Enricher, Outcome};
 use sagewatch::aws::sns::SnsNotifier;
 use sagewatch::aws_sdk_cloudwatchlogs as cwl;
@@ -16,16 +16,6 @@ use sagewatch::lambda_runtime::{Context, LambdaEvent};
 use sagewatch_emulator::{unique_name, CallCounter, Emulator, JobKind, ACCOUNT_ID};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::sync::Mutex;
-
-#[derive(Default)]
-struct Captured(Mutex<Vec<String>>);
-
-impl LineSink for Captured {
-    fn write(&self, lines: &[String]) {
-        self.0.lock().unwrap().extend(lines.iter().cloned());
-    }
-}
 
 struct Fixture {
     emu: &'static Emulator,
@@ -115,13 +105,13 @@ impl Fixture {
     fn enricher<R: ReportLedger>(
         &self,
         ledger: R,
-    ) -> Enricher<&JobAccounts, &JobAccounts, SnsNotifier, R, Captured> {
+    ) -> Enricher<&JobAccounts, &JobAccounts, SnsNotifier, R, MemorySink> {
         Enricher {
             jobs: &self.accounts,
             logs: &self.accounts,
             notifier: self.notifier.clone(),
             ledger,
-            sink: Captured::default(),
+            sink: MemorySink::default(),
             config: config(),
         }
     }
@@ -216,7 +206,7 @@ fn failed_event(name: &str) -> Value {
 }
 
 async fn invoke<R: ReportLedger>(
-    e: &Enricher<&JobAccounts, &JobAccounts, SnsNotifier, R, Captured>,
+    e: &Enricher<&JobAccounts, &JobAccounts, SnsNotifier, R, MemorySink>,
     payload: Value,
 ) -> Result<Outcome, String> {
     e.handle(LambdaEvent::new(payload, Context::default()))
@@ -324,7 +314,7 @@ async fn failed_job_with_three_hosts_and_a_decoy_stream_is_reported_once_redacte
     assert_eq!(attrs.get("account").map(String::as_str), Some(ACCOUNT_ID));
     assert_eq!(attrs.get("region").map(String::as_str), Some("us-east-1"));
 
-    let lines = e.sink.0.lock().unwrap();
+    let lines = e.sink.lines();
     let emf: Vec<&String> = lines.iter().filter(|l| l.contains("\"_aws\"")).collect();
     assert_eq!(emf.len(), 1);
     sagewatch::emf::spec::validate(emf[0]).unwrap();

@@ -3,7 +3,7 @@
 
 use failure_enricher::job::JobFacts;
 use failure_enricher::logs::{LogBudget, LogEvent, StreamInfo};
-use failure_enricher::ports::{AlwaysReport, Jobs, LineSink, LogPage, Logs, ReportLedger};
+use failure_enricher::ports::{AlwaysReport, Jobs, LogPage, Logs, MemorySink, ReportLedger};
 use failure_enricher::{Config, Enricher, Outcome};
 use sagewatch::aws::target::Target;
 use sagewatch::error::{AwsError, Retry};
@@ -139,26 +139,6 @@ impl ReportLedger for FakeLedger {
     }
 }
 
-#[derive(Default)]
-struct Captured(Mutex<Vec<String>>);
-
-impl LineSink for Captured {
-    fn write(&self, lines: &[String]) {
-        self.0.lock().unwrap().extend(lines.iter().cloned());
-    }
-}
-
-impl Captured {
-    fn docs(&self) -> Vec<Value> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
-
 fn config() -> Config {
     Config {
         metrics_namespace: "SageWatch".into(),
@@ -168,7 +148,7 @@ fn config() -> Config {
     }
 }
 
-type Fake<R> = Enricher<FakeJobs, FakeLogs, FakeNotifier, R, Captured>;
+type Fake<R> = Enricher<FakeJobs, FakeLogs, FakeNotifier, R, MemorySink>;
 
 fn enricher(jobs: FakeJobs, logs: FakeLogs) -> Fake<FakeLedger> {
     Enricher {
@@ -176,7 +156,7 @@ fn enricher(jobs: FakeJobs, logs: FakeLogs) -> Fake<FakeLedger> {
         logs,
         notifier: FakeNotifier::default(),
         ledger: FakeLedger::default(),
-        sink: Captured::default(),
+        sink: MemorySink::default(),
         config: config(),
     }
 }
@@ -211,7 +191,7 @@ fn events(lines: &[&str]) -> Vec<LogEvent> {
 }
 
 async fn run<R: ReportLedger>(
-    e: &Enricher<FakeJobs, FakeLogs, FakeNotifier, R, Captured>,
+    e: &Enricher<FakeJobs, FakeLogs, FakeNotifier, R, MemorySink>,
     payload: Value,
 ) -> Result<Outcome, String> {
     e.handle(LambdaEvent::new(payload, Context::default()))
@@ -281,18 +261,11 @@ async fn oom_on_one_host_is_explained_with_evidence_from_that_host() {
     assert!(sent[0].text.contains("algo-2"));
     assert!(!sent[0].text.contains("sk-live"));
 
-    let docs = e.sink.docs();
+    let docs = e.sink.json();
     let emf = docs.iter().find(|d| d.get("_aws").is_some()).unwrap();
     assert_eq!(emf["FailedJobs"], 1.0);
     assert_eq!(emf["Category"], "out_of_memory");
-    for line in e
-        .sink
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|l| l.contains("_aws"))
-    {
+    for line in e.sink.lines().iter().filter(|l| l.contains("_aws")) {
         sagewatch::emf::spec::validate(line).unwrap();
     }
     let line = docs
@@ -376,7 +349,7 @@ async fn bad_input_is_counted_and_never_acts() {
             "{payload}: {out:?}"
         );
         assert!(e.jobs.calls.lock().unwrap().is_empty());
-        let docs = e.sink.docs();
+        let docs = e.sink.json();
         assert_eq!(docs.len(), 1);
         assert_eq!(docs[0]["InvalidEvents"], 1.0);
         assert_eq!(docs[0]["Function"], "failure-enricher");
@@ -392,7 +365,7 @@ async fn stopping_and_completed_jobs_are_ignored() {
         let e = enricher(FakeJobs::default(), FakeLogs::default());
         let out = run(&e, sample(file)).await.unwrap();
         assert!(matches!(out, Outcome::Ignored { .. }), "{file}: {out:?}");
-        assert!(e.sink.docs().is_empty());
+        assert!(e.sink.json().is_empty());
     }
 }
 
@@ -456,7 +429,7 @@ async fn duplicate_deliveries_report_once_and_a_failed_publish_gives_the_claim_b
     assert_eq!(e.notifier.sent.lock().unwrap().len(), 1);
     let dupes = e
         .sink
-        .docs()
+        .json()
         .iter()
         .filter(|d| d.get("DuplicateEvents").is_some())
         .count();
@@ -528,7 +501,7 @@ async fn the_budget_holds_for_many_hosts_huge_lines_and_junk() {
         logs,
         notifier: FakeNotifier::default(),
         ledger: AlwaysReport,
-        sink: Captured::default(),
+        sink: MemorySink::default(),
         config: config(),
     };
     let Outcome::Reported { report } = run(&e, direct("big")).await.unwrap() else {

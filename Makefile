@@ -17,7 +17,7 @@ ZIGLANG_VERSION      := 0.13.0
 export PATH := $(VENV)/bin:$(PATH)
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help tools emulator-deps emulator demo test validate fmt-check clippy bench build clean-tools
+.PHONY: help tools emulator-deps emulator demo test validate fmt-check clippy bench build deploy clean-tools
 
 help:
 	@echo "make demo    - run every function against the local AWS emulator and show what each did"
@@ -25,6 +25,8 @@ help:
 	@echo "make emulator- run the local AWS emulator in the foreground on $(EMULATOR_HOST):$(EMULATOR_PORT)"
 	@echo "make validate- lint the SAM templates offline (part of make test)"
 	@echo "make bench   - benchmarks"
+	@echo "make build   - Lambda packages with SAM (ARCH=x86_64 default, ARCH=arm64 needs the aarch64 Rust std)"
+	@echo "make deploy  - build, then sam deploy --guided (AWS credentials needed; see infra/README.md)"
 
 $(VENV)/.created:
 	python3 -m venv $(VENV)
@@ -68,9 +70,19 @@ bench: emulator-deps
 	cargo bench -p sagewatch --locked --bench classifier
 	cargo bench -p failure-enricher --locked --bench handler
 
-# Lambda packages with SAM (x86_64 here; arm64 needs the aarch64 Rust standard library).
+# Lambda packages with SAM (x86_64 here; arm64 needs the aarch64 Rust standard library:
+# rustup target add aarch64-unknown-linux-gnu). Build and deploy with the same ARCH.
+ARCH ?= x86_64
+SAM  := $(TOOLS)/infra-venv/bin/sam
+# SAM asks nobody's permission before sending usage data; opt in by setting it to 1.
+export SAM_CLI_TELEMETRY ?= 0
 build: tools validate
-	PATH="$(VENV)/bin:$$PATH" .tools/infra-venv/bin/sam build --template-file infra/template.yaml --parameter-overrides Architecture=$${ARCH:-x86_64}
+	PATH="$(VENV)/bin:$$PATH" $(SAM) build --template-file infra/template.yaml --parameter-overrides Architecture=$(ARCH)
+
+# Interactive first deploy of the application stack (needs AWS credentials); answers are
+# saved to infra/samconfig.toml. Centralized mode and per-endpoint stacks: infra/README.md.
+deploy: build
+	$(SAM) deploy --guided --config-file infra/samconfig.toml --parameter-overrides Architecture=$(ARCH)
 
 demo: tools
 	bash infra/local/demo.sh

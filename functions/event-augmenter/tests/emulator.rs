@@ -15,7 +15,7 @@ use sagewatch::aws_smithy_runtime_api::client::interceptors::Intercept;
 use sagewatch::aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use sagewatch::aws_smithy_types::config_bag::ConfigBag;
 use sagewatch::lambda_runtime::{Context, LambdaEvent};
-use sagewatch_emulator::{unique_name, CallCounter, Emulator, ACCOUNT_ID};
+use sagewatch_emulator::{create_dedupe_table, unique_name, CallCounter, Emulator, ACCOUNT_ID};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 
@@ -27,33 +27,6 @@ struct Fixture {
     sink: Arc<MemorySink>,
     augmenter: Live,
     table: String,
-}
-
-async fn create_table(client: &ddb::Client, table: &str) {
-    use ddb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
-    client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .expect("key schema"),
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .expect("attribute"),
-        )
-        .send()
-        .await
-        .expect("CreateTable");
 }
 
 async fn fixture() -> Fixture {
@@ -71,7 +44,7 @@ async fn fixture() -> Fixture {
             .build(),
     );
     let table = unique_name("aug-dedupe");
-    create_table(&ddb::Client::new(&config), &table).await;
+    create_dedupe_table(&config, &table).await;
     let sink = Arc::new(MemorySink::default());
     let augmenter = Augmenter {
         dedupe: DynamoDedupe::new(counted_ddb, &table),

@@ -11,17 +11,16 @@ use sagewatch::aws_sdk_cloudwatchlogs as cwl;
 use sagewatch::aws_sdk_dynamodb as ddb;
 use sagewatch::aws_sdk_sagemaker as sm;
 use sagewatch::aws_sdk_sns as sns;
-use sagewatch::aws_sdk_sqs as sqs;
 use sagewatch::lambda_runtime::{Context, LambdaEvent};
-use sagewatch_emulator::{unique_name, CallCounter, Emulator, JobKind, ACCOUNT_ID};
+use sagewatch_emulator::{
+    create_dedupe_table, unique_name, CallCounter, Emulator, Inbox, JobKind, ACCOUNT_ID,
+};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 
 struct Fixture {
     emu: &'static Emulator,
     logs: cwl::Client,
-    sqs: sqs::Client,
-    queue_url: String,
+    inbox: Inbox,
     calls: CallCounter,
     accounts: JobAccounts,
     notifier: SnsNotifier,
@@ -43,52 +42,20 @@ async fn fixture() -> Fixture {
                 .build(),
         ),
     };
-    let sns_plain = sns::Client::new(&config);
     let counted_sns = sns::Client::from_conf(
         sns::config::Builder::from(&config)
             .interceptor(calls.clone())
             .build(),
     );
-    let sqs = sqs::Client::new(&config);
-    let topic_arn = sns_plain
-        .create_topic()
-        .name(unique_name("alerts"))
-        .send()
-        .await
-        .unwrap()
-        .topic_arn()
-        .unwrap()
-        .to_owned();
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(unique_name("alerts-q"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
-    let queue_arn = format!(
-        "arn:aws:sqs:us-east-1:{ACCOUNT_ID}:{}",
-        queue_url.rsplit('/').next().unwrap()
-    );
-    sns_plain
-        .subscribe()
-        .topic_arn(&topic_arn)
-        .protocol("sqs")
-        .endpoint(queue_arn)
-        .attributes("RawMessageDelivery", "true")
-        .send()
-        .await
-        .unwrap();
+    let inbox = Inbox::new(&config, "alerts").await;
+    let notifier = SnsNotifier::new(counted_sns, inbox.topic_arn.clone());
     Fixture {
         emu,
         logs: cwl::Client::new(&config),
-        sqs,
-        queue_url,
+        inbox,
         calls,
         accounts: JobAccounts::with_clients(config.clone(), counted),
-        notifier: SnsNotifier::new(counted_sns, topic_arn),
+        notifier,
     }
 }
 
@@ -156,43 +123,6 @@ impl Fixture {
                 .await
                 .unwrap();
         }
-    }
-
-    /// The SQS subscriber's messages: (JSON body, message attributes).
-    async fn received(&self) -> Vec<(Value, BTreeMap<String, String>)> {
-        let mut out = Vec::new();
-        for _ in 0..3 {
-            let r = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .message_attribute_names("All")
-                .send()
-                .await
-                .unwrap();
-            for m in r.messages() {
-                let attrs = m
-                    .message_attributes()
-                    .map(|a| {
-                        a.iter()
-                            .map(|(k, v)| {
-                                (k.clone(), v.string_value().unwrap_or_default().to_owned())
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                out.push((serde_json::from_str(m.body().unwrap()).unwrap(), attrs));
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.queue_url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
-        out
     }
 }
 
@@ -274,9 +204,9 @@ async fn failed_job_with_three_hosts_and_a_decoy_stream_is_reported_once_redacte
     assert_eq!(counts.get("Publish"), Some(&1), "{counts:?}");
     assert_eq!(f.calls.total(), 6, "{counts:?}");
 
-    let received = f.received().await;
+    let received = f.inbox.drain().await;
     assert_eq!(received.len(), 1);
-    let (report, attrs) = &received[0];
+    let (report, attrs) = (&received[0].body, &received[0].attributes);
     assert_eq!(report["category"], "out_of_memory", "{report:#}");
     assert_eq!(report["job_name"], name.as_str());
     assert_eq!(report["instance_type"], "ml.g5.2xlarge");
@@ -349,7 +279,7 @@ async fn a_job_that_does_not_exist_is_rejected_without_publishing() {
     );
     assert_eq!(f.calls.counts().get("DescribeProcessingJob"), Some(&1));
     assert_eq!(f.calls.total(), 1);
-    assert!(f.received().await.is_empty());
+    assert!(f.inbox.drain().await.is_empty());
 }
 
 #[tokio::test]
@@ -414,7 +344,7 @@ async fn processing_exit_message_and_transform_without_data_logs() {
     assert!(!report.to_string().contains("DECOY"));
     assert_eq!(f.calls.counts().get("DescribeTransformJob"), Some(&1));
     assert_eq!(f.calls.counts().get("GetLogEvents"), Some(&1));
-    assert_eq!(f.received().await.len(), 2);
+    assert_eq!(f.inbox.drain().await.len(), 2);
 }
 
 #[tokio::test]
@@ -458,36 +388,16 @@ async fn the_budget_holds_on_a_large_job_and_each_host_is_read_once() {
         f.calls.counts()
     );
     assert_eq!(f.calls.total(), 1 + 1 + b.max_hosts + 1);
-    f.received().await;
+    f.inbox.drain().await;
 }
 
 #[tokio::test]
 async fn duplicate_event_deliveries_publish_once_with_the_dynamodb_ledger() {
     let f = fixture().await;
     let config = f.emu.sdk_config().await;
-    let dynamo = ddb::Client::new(&config);
     let table = unique_name("dedupe");
-    dynamo
-        .create_table()
-        .table_name(&table)
-        .billing_mode(ddb::types::BillingMode::PayPerRequest)
-        .attribute_definitions(
-            ddb::types::AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ddb::types::ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            ddb::types::KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(ddb::types::KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    create_dedupe_table(&config, &table).await;
+    let dynamo = ddb::Client::new(&config);
     let name = unique_name("dup");
     f.emu.seed_job(JobKind::Training, &name, json!({"TrainingJobStatus": "Failed", "FailureReason": "CapacityError: Unable to provision requested ML compute capacity. Please retry using a different ML instance type."})).await;
     let e = f.enricher(DynamoLedger::new(dynamo, table, 30));
@@ -504,7 +414,7 @@ async fn duplicate_event_deliveries_publish_once_with_the_dynamodb_ledger() {
     assert!(outcomes[1..]
         .iter()
         .all(|o| matches!(o, Outcome::Duplicate { .. })));
-    assert_eq!(f.received().await.len(), 1);
+    assert_eq!(f.inbox.drain().await.len(), 1);
 
     // The table unreachable: retryable, and nothing published.
     let down = ddb::Client::from_conf(
@@ -517,5 +427,5 @@ async fn duplicate_event_deliveries_publish_once_with_the_dynamodb_ledger() {
     let other = unique_name("dup");
     f.emu.seed_job(JobKind::Training, &other, json!({"TrainingJobStatus": "Failed", "FailureReason": "CapacityError: Unable to provision requested ML compute capacity."})).await;
     assert!(invoke(&e, failed_event(&other)).await.is_err());
-    assert!(f.received().await.is_empty());
+    assert!(f.inbox.drain().await.is_empty());
 }

@@ -8,16 +8,14 @@ use overfit_guard::{Config, Guard, Summary};
 use sagewatch::aws::sns::SnsNotifier;
 use sagewatch::aws_sdk_sagemaker as sm;
 use sagewatch::aws_sdk_sns as sns;
-use sagewatch::aws_sdk_sqs as sqs;
 use sagewatch::lambda_runtime::{Context, LambdaEvent};
-use sagewatch_emulator::{unique_name, CallCounter, Emulator, JobKind, ACCOUNT_ID};
+use sagewatch_emulator::{unique_name, CallCounter, Emulator, Inbox, JobKind, ACCOUNT_ID};
 use serde_json::{json, Value};
 
 struct Fixture {
     emu: &'static Emulator,
     sagemaker: sm::Client,
-    sqs: sqs::Client,
-    queue_url: String,
+    inbox: Inbox,
     calls: CallCounter,
     guard: Guard<SageMakerJobs, SnsNotifier>,
 }
@@ -32,45 +30,16 @@ async fn fixture(policy: Policy) -> Fixture {
             .interceptor(calls.clone())
             .build(),
     );
-    let sns_plain = sns::Client::new(&config);
     let counted_sns = sns::Client::from_conf(
         sns::config::Builder::from(&config)
             .interceptor(calls.clone())
             .build(),
     );
-    let sqs = sqs::Client::new(&config);
-
-    let topic = sns_plain
-        .create_topic()
-        .name(unique_name("alerts"))
-        .send()
-        .await
-        .expect("CreateTopic");
-    let topic_arn = topic.topic_arn().expect("topic arn").to_owned();
-    let queue = sqs
-        .create_queue()
-        .queue_name(unique_name("alerts-q"))
-        .send()
-        .await
-        .expect("CreateQueue");
-    let queue_url = queue.queue_url().expect("queue url").to_owned();
-    let queue_arn = format!(
-        "arn:aws:sqs:us-east-1:{ACCOUNT_ID}:{}",
-        queue_url.rsplit('/').next().unwrap_or_default()
-    );
-    sns_plain
-        .subscribe()
-        .topic_arn(&topic_arn)
-        .protocol("sqs")
-        .endpoint(queue_arn)
-        .attributes("RawMessageDelivery", "true")
-        .send()
-        .await
-        .expect("Subscribe");
+    let inbox = Inbox::new(&config, "alerts").await;
 
     let guard = Guard {
         jobs: SageMakerJobs::with_client(config.clone(), counted_sm),
-        notifier: SnsNotifier::new(counted_sns, topic_arn),
+        notifier: SnsNotifier::new(counted_sns, inbox.topic_arn.clone()),
         config: Config {
             policy,
             metrics_namespace: "SageWatch".into(),
@@ -82,8 +51,7 @@ async fn fixture(policy: Policy) -> Fixture {
     Fixture {
         emu,
         sagemaker,
-        sqs,
-        queue_url,
+        inbox,
         calls,
         guard,
     }
@@ -143,24 +111,12 @@ impl Fixture {
     }
 
     async fn notifications(&self) -> Vec<Value> {
-        let mut out = Vec::new();
-        for _ in 0..3 {
-            let r = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .expect("Receive");
-            for m in r.messages() {
-                out.push(serde_json::from_str(m.body().unwrap_or("null")).expect("JSON report"));
-            }
-            if r.messages().is_empty() {
-                break;
-            }
-        }
-        out
+        self.inbox
+            .drain()
+            .await
+            .into_iter()
+            .map(|r| r.body)
+            .collect()
     }
 
     async fn invoke(&self, payload: Value) -> Summary {

@@ -17,6 +17,9 @@
 //! test process is gone. Tests share it, so each test must use unique resource
 //! names ([`unique_name`]).
 
+mod fixtures;
+pub use fixtures::{create_dedupe_table, Inbox, Received};
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};

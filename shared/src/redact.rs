@@ -18,10 +18,17 @@ const RULES: &[(&str, &str, &str)] = &[
         r"(?i)\b(X-Amz-(?:Signature|Credential|Security-Token))=([^&\s\x22'<>]+)",
         "${1}=[REDACTED]",
     ),
-    // HTTP authorization headers.
+    // HTTP authorization headers, also as quoted dict/JSON entries
+    // (`'Authorization': 'Bearer …'`, `"Authorization": "Basic …"`).
     (
         "authorization",
-        r"(?i)\b(Authorization\s*[:=]\s*(?:Bearer|Basic|Token|AWS4-HMAC-SHA256)?\s*)([^\s\x22',;]+(?:\s*,\s*[A-Za-z]+=[^\s\x22',;]+)*)",
+        r#"(?i)\b(Authorization['"]?\s*[:=]\s*['"]?\s*(?:Bearer|Basic|Token|AWS4-HMAC-SHA256)?\s*)([^\s"',;]+(?:\s*,\s*[A-Za-z]+=[^\s"',;]+)*)"#,
+        "${1}[REDACTED]",
+    ),
+    // A bearer token anywhere else (`headers = … Bearer eyJ…`).
+    (
+        "bearer-token",
+        r"\b(Bearer\s+)([A-Za-z0-9._~+/=-]{8,})",
         "${1}[REDACTED]",
     ),
     // AWS access key ids (long-term AKIA…, temporary ASIA…).
@@ -30,10 +37,12 @@ const RULES: &[(&str, &str, &str)] = &[
         r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b",
         "[REDACTED:access-key-id]",
     ),
-    // `secret=…`, `password: …`, `"api_key": "…"`, `aws_secret_access_key = …`, and so on.
+    // `secret=…`, `password: …`, `"api_key": "…"`, `aws_secret_access_key = …`, and the
+    // quoted forms Python prints: `Namespace(hf_token='…')`, `{'password': '…'}`,
+    // `export WANDB_API_KEY='…'`.
     (
         "secret-assignment",
-        r#"(?i)([\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential)s?[\w.-]*)(\x22?\s*[=:]\s*\x22?)([^\s\x22'&,;}]+)"#,
+        r#"(?i)([\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential)s?[\w.-]*)(['"]?\s*[=:]\s*['"]?)([^\s"'&,;})]+)"#,
         "${1}${2}[REDACTED]",
     ),
 ];
@@ -133,6 +142,12 @@ mod tests {
             ("{\"api_key\": \"abc123def\"}", "abc123def"),
             ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig", "eyJhbGci"),
             ("HF_TOKEN=hf_abcdefghijklmnop", "hf_abcdefghijklmnop"),
+            ("Namespace(epochs=3, hf_token='hf_quotedsecret1')", "hf_quotedsecret1"),
+            ("{'password': 'quoted-pw-1', 'user': 'bob'}", "quoted-pw-1"),
+            ("export WANDB_API_KEY='wandb-quoted-2'", "wandb-quoted-2"),
+            (r#"{"Authorization": "Bearer eyJquotedjson.e30.sig"}"#, "eyJquotedjson"),
+            ("headers={'Authorization': 'Bearer eyJdictform.e30.sig'}", "eyJdictform"),
+            ("requests.get(url, headers=h) # Bearer abcdefghijklmnopq", "abcdefghijklmnopq"),
             (
                 "GET https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F20240101%2Fus-east-1&X-Amz-Signature=deadbeef00&X-Amz-Security-Token=FwoGZXIvYXdz",
                 "deadbeef00",

@@ -10,6 +10,10 @@ use std::future::Future;
 /// SNS subjects: ASCII, no control characters, fewer than 100 characters.
 pub const MAX_SUBJECT_CHARS: usize = 99;
 
+/// SNS rejects a message above 256 KiB (message, subject and attributes together; a
+/// permanent error). We keep the message under this, leaving room for the rest.
+pub const MAX_MESSAGE_BYTES: usize = 240 * 1024;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notification {
     pub subject: String,
@@ -38,8 +42,38 @@ impl Notification {
     }
 
     /// The `Message` for `MessageStructure=json`: one entry per protocol, `default` required.
+    /// The report appears once per protocol; when that would exceed [`MAX_MESSAGE_BYTES`], the
+    /// largest fields of the report are left out (named in `truncated_fields`) until it fits,
+    /// so an oversized report is still delivered instead of failing on every retry.
     pub fn sns_message(&self) -> String {
-        let report = self.report.to_string();
+        let mut report = self.report.clone();
+        let mut dropped: Vec<String> = Vec::new();
+        loop {
+            let message = self.message_with(&report);
+            if message.len() <= MAX_MESSAGE_BYTES {
+                return message;
+            }
+            let Value::Object(map) = &mut report else {
+                report = json!({"truncated": true});
+                continue;
+            };
+            let largest = map
+                .iter()
+                .filter(|(k, _)| k.as_str() != "truncated_fields")
+                .max_by_key(|(_, v)| v.to_string().len())
+                .map(|(k, _)| k.clone());
+            let Some(key) = largest else {
+                // Nothing left to drop: only the text is too long.
+                return json!({"default": crate::classify::truncate(&self.text, 4096)}).to_string();
+            };
+            map.remove(&key);
+            dropped.push(key);
+            map.insert("truncated_fields".into(), json!(dropped));
+        }
+    }
+
+    fn message_with(&self, report: &Value) -> String {
+        let report = report.to_string();
         json!({
             "default": self.text,
             "email": self.text,
@@ -113,5 +147,24 @@ mod tests {
         let sqs: Value = serde_json::from_str(m["sqs"].as_str().unwrap()).unwrap();
         assert_eq!(sqs["a"], 1);
         assert_eq!(n.attributes.len(), 1);
+    }
+
+    #[test]
+    fn oversized_reports_lose_their_largest_fields_not_the_message() {
+        let big = "x".repeat(100 * 1024);
+        let n = Notification::new(
+            "s",
+            "hello",
+            json!({"category": "oom", "hyperparameters": {"a": big}, "evidence": ["e"]}),
+        );
+        let m = n.sns_message();
+        assert!(m.len() <= MAX_MESSAGE_BYTES, "{}", m.len());
+        let m: Value = serde_json::from_str(&m).unwrap();
+        let sqs: Value = serde_json::from_str(m["sqs"].as_str().unwrap()).unwrap();
+        assert_eq!(sqs["category"], "oom");
+        assert_eq!(sqs["evidence"][0], "e");
+        assert_eq!(sqs["truncated_fields"], json!(["hyperparameters"]));
+        let small = Notification::new("s", "t", json!({"a": 1})).sns_message();
+        assert!(!small.contains("truncated"));
     }
 }

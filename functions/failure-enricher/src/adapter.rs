@@ -308,11 +308,16 @@ impl Logs for JobAccounts {
 }
 
 /// Sent reports in the shared de-duplication table (partition key `pk`, TTL `expires_at`).
+/// An item is `pending` from the claim until the publish succeeded, then `sent`. A `pending`
+/// item older than [`STALE_CLAIM_SECONDS`] (the longest a Lambda invocation can run) was left
+/// by an invocation that died between claim and publish: the next delivery takes it over.
 pub struct DynamoLedger {
     client: ddb::Client,
     table: String,
     ttl_seconds: i64,
 }
+
+pub const STALE_CLAIM_SECONDS: i64 = 900;
 
 impl DynamoLedger {
     pub fn new(client: ddb::Client, table: impl Into<String>, ttl_days: i64) -> Self {
@@ -333,9 +338,15 @@ impl ReportLedger for DynamoLedger {
             .put_item()
             .table_name(&self.table)
             .item("pk", A::S(key.to_owned()))
+            .item("state", A::S("pending".into()))
+            .item("claimed_at", A::N(now.to_string()))
             .item("expires_at", A::N((now + self.ttl_seconds).to_string()))
-            .item("created_at", A::N(now.to_string()))
-            .condition_expression("attribute_not_exists(pk)")
+            .condition_expression(
+                "attribute_not_exists(pk) OR (#state = :pending AND claimed_at < :stale)",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":pending", A::S("pending".into()))
+            .expression_attribute_values(":stale", A::N((now - STALE_CLAIM_SECONDS).to_string()))
             .send()
             .await;
         match put {
@@ -361,5 +372,20 @@ impl ReportLedger for DynamoLedger {
             .await
             .map(|_| ())
             .map_err(|e| classify("DeleteItem", &e))
+    }
+
+    async fn mark_sent(&self, key: &str) -> Result<(), AwsError> {
+        use ddb::types::AttributeValue as A;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", A::S(key.to_owned()))
+            .update_expression("SET #state = :sent")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":sent", A::S("sent".into()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("UpdateItem", &e))
     }
 }

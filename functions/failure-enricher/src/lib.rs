@@ -80,7 +80,16 @@ impl<J: Jobs, L: Logs, N: Notifier, R: ReportLedger, W: Sink> Enricher<J, L, N, 
                 if req.account.is_none() {
                     req.account = home.clone();
                 }
-                Ok(self.triage(req, home.as_deref()).await?)
+                let job_name = req.job_name.clone();
+                match self.triage(req, home.as_deref()).await {
+                    Ok(outcome) => Ok(outcome),
+                    Err(e) if e.is_retryable() => Err(e.into()),
+                    // Access denied, validation, a topic that does not exist: a retry gives the
+                    // same answer. Logged and counted; the event is not retried.
+                    Err(e) => {
+                        Ok(self.reject("aws_permanent_error", e.to_string(), Some(&job_name)))
+                    }
+                }
             }
         }
     }
@@ -93,7 +102,9 @@ impl<J: Jobs, L: Logs, N: Notifier, R: ReportLedger, W: Sink> Enricher<J, L, N, 
             self.config.cross_account_role.as_deref(),
         ) {
             Ok(t) => t,
-            Err(e) => return Ok(self.reject("no_cross_account_role", e.to_string(), Some(&req))),
+            Err(e) => {
+                return Ok(self.reject("no_cross_account_role", e.to_string(), Some(&req.job_name)))
+            }
         };
         let Some(job) = self
             .jobs
@@ -105,14 +116,15 @@ impl<J: Jobs, L: Logs, N: Notifier, R: ReportLedger, W: Sink> Enricher<J, L, N, 
                 req.job_type.as_str(),
                 req.job_name
             );
-            return Ok(self.reject("job_not_found", detail, Some(&req)));
+            return Ok(self.reject("job_not_found", detail, Some(&req.job_name)));
         };
         let logs = self.read_logs(&target, &req).await?;
         let classification = explain(&job, &logs.1, job.instance_type.as_deref());
         let report = report::build(&req, &job, &logs.0, &classification);
 
-        // Claim just before publishing: a failure earlier needs no undo, and a failed publish
-        // gives the claim back so the retry reports.
+        // Claim just before publishing: a failure earlier needs no undo, a failed publish gives
+        // the claim back so the retry reports, and a claim left pending by a crash or timeout
+        // between the two is taken over by a later delivery once it is stale.
         let key = format!(
             "failure-report#{}#{}#{}",
             req.account.as_deref().unwrap_or("-"),
@@ -137,7 +149,15 @@ impl<J: Jobs, L: Logs, N: Notifier, R: ReportLedger, W: Sink> Enricher<J, L, N, 
                         "cannot release the report claim: the retry will be treated as a duplicate");
                 }
             }
+            // Permanent or not, the report is kept in the function's log.
+            self.record(&req, &report, &classification);
             return Err(e);
+        }
+        if req.via == Via::Event {
+            if let Err(e) = self.ledger.mark_sent(&key).await {
+                // Sent; only a redelivery after the claim goes stale could send it again.
+                warn!(job = %req.job_name, error = %e, key = %key, "cannot mark the report as sent");
+            }
         }
         self.record(&req, &report, &classification);
         info!(job = %req.job_name, category = classification.category.as_str(), "failure reported");
@@ -206,8 +226,15 @@ impl<J: Jobs, L: Logs, N: Notifier, R: ReportLedger, W: Sink> Enricher<J, L, N, 
                 .await?;
             let n = page.events.len();
             let page_bytes: usize = page.events.iter().map(|e| e.message.len() + 26).sum();
+            let same_token = page.older.is_some() && page.older == older;
             if n == 0 {
-                break;
+                // GetLogEvents can return an empty page before older events; only the same
+                // token again marks the start of the stream.
+                if same_token || page.older.is_none() {
+                    break;
+                }
+                older = page.older;
+                continue;
             }
             if share.take_newest(&mut tail, page.events) || tail.events.len() >= share.events {
                 tail.truncated = true;
@@ -216,7 +243,6 @@ impl<J: Jobs, L: Logs, N: Notifier, R: ReportLedger, W: Sink> Enricher<J, L, N, 
             // Fewer events than asked for in a page well under GetLogEvents' 1 MB cap: that
             // was the start of the stream (saves the empty call that would confirm it).
             let at_start = n < limit && page_bytes < 768 * 1024;
-            let same_token = page.older.is_some() && page.older == older;
             if at_start || same_token || page.older.is_none() {
                 break;
             }
@@ -277,13 +303,15 @@ impl<J: Jobs, L: Logs, N: Notifier, R: ReportLedger, W: Sink> Enricher<J, L, N, 
         self.sink.write(lines);
     }
 
-    /// Logged, counted, and the invocation succeeds: retrying cannot help.
-    fn reject(&self, reason: &str, detail: String, req: Option<&Request>) -> Outcome {
-        error!(reason, %detail, job = req.map(|r| r.job_name.as_str()).unwrap_or("-"), "event not processed");
+    /// Logged, counted, and the invocation succeeds: retrying cannot help. The detail can
+    /// quote the input, so it is redacted.
+    fn reject(&self, reason: &str, detail: String, job_name: Option<&str>) -> Outcome {
+        let detail = sagewatch::redact::redact(&detail).into_owned();
+        error!(reason, %detail, job = job_name.unwrap_or("-"), "event not processed");
         self.count(
             "InvalidEvents",
             &[("Function", FUNCTION)],
-            json!({"reason": reason, "detail": detail, "job_name": req.map(|r| r.job_name.clone())}),
+            json!({"reason": reason, "detail": detail, "job_name": job_name}),
         );
         Outcome::Rejected {
             reason: reason.to_owned(),

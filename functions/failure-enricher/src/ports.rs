@@ -85,6 +85,20 @@ pub trait ReportLedger: Send + Sync {
     fn claim(&self, key: &str) -> impl Future<Output = Result<bool, AwsError>> + Send;
     /// Gives the claim back after a failure, so the retry reports.
     fn release(&self, key: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// The report went out: the claim is final (never taken over as stale).
+    fn mark_sent(&self, key: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
+}
+
+impl<T: ReportLedger> ReportLedger for &T {
+    fn claim(&self, key: &str) -> impl Future<Output = Result<bool, AwsError>> + Send {
+        (**self).claim(key)
+    }
+    fn release(&self, key: &str) -> impl Future<Output = Result<(), AwsError>> + Send {
+        (**self).release(key)
+    }
+    fn mark_sent(&self, key: &str) -> impl Future<Output = Result<(), AwsError>> + Send {
+        (**self).mark_sent(key)
+    }
 }
 
 /// No ledger: every delivery reports.
@@ -96,6 +110,9 @@ impl ReportLedger for AlwaysReport {
         Ok(true)
     }
     async fn release(&self, _key: &str) -> Result<(), AwsError> {
+        Ok(())
+    }
+    async fn mark_sent(&self, _key: &str) -> Result<(), AwsError> {
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 //! the emulator's control API, logs written with PutLogEvents, the report received by an SQS
 //! subscriber of the SNS topic, AWS calls counted by an interceptor.
 
-use failure_enricher::adapter::{Clients, DynamoLedger, JobAccounts};
+use failure_enricher::adapter::{Clients, DynamoLedger, JobAccounts, STALE_CLAIM_SECONDS};
 use failure_enricher::logs::LogBudget;
 use failure_enricher::ports::{AlwaysReport, MemorySink, ReportLedger};
 use failure_enricher::{Config, Enricher, Outcome};
@@ -400,7 +400,7 @@ async fn duplicate_event_deliveries_publish_once_with_the_dynamodb_ledger() {
     let dynamo = ddb::Client::new(&config);
     let name = unique_name("dup");
     f.emu.seed_job(JobKind::Training, &name, json!({"TrainingJobStatus": "Failed", "FailureReason": "CapacityError: Unable to provision requested ML compute capacity. Please retry using a different ML instance type."})).await;
-    let e = f.enricher(DynamoLedger::new(dynamo, table, 30));
+    let e = f.enricher(DynamoLedger::new(dynamo, &table, 30));
     let event = failed_event(&name);
     let mut outcomes = Vec::new();
     for _ in 0..5 {
@@ -415,6 +415,53 @@ async fn duplicate_event_deliveries_publish_once_with_the_dynamodb_ledger() {
         .iter()
         .all(|o| matches!(o, Outcome::Duplicate { .. })));
     assert_eq!(f.inbox.drain().await.len(), 1);
+    let item = ddb::Client::new(&config)
+        .get_item()
+        .table_name(&table)
+        .key(
+            "pk",
+            ddb::types::AttributeValue::S(format!("failure-report#{ACCOUNT_ID}#training#{name}")),
+        )
+        .send()
+        .await
+        .unwrap();
+    let item = item.item().unwrap();
+    assert_eq!(item["state"].as_s().unwrap(), "sent");
+    assert!(item.contains_key("expires_at"));
+
+    // A claim left pending by an invocation that died before publishing: taken over once
+    // stale, respected while fresh.
+    let ledger = DynamoLedger::new(ddb::Client::new(&config), &table, 30);
+    for (age, reported) in [(60, false), (STALE_CLAIM_SECONDS + 60, true)] {
+        let job = unique_name("pend");
+        f.emu.seed_job(JobKind::Training, &job, json!({"TrainingJobStatus": "Failed", "FailureReason": "CapacityError: Unable to provision requested ML compute capacity."})).await;
+        let claimed_at = chrono::Utc::now().timestamp() - age;
+        ddb::Client::new(&config)
+            .put_item()
+            .table_name(&table)
+            .item(
+                "pk",
+                ddb::types::AttributeValue::S(format!(
+                    "failure-report#{ACCOUNT_ID}#training#{job}"
+                )),
+            )
+            .item("state", ddb::types::AttributeValue::S("pending".into()))
+            .item(
+                "claimed_at",
+                ddb::types::AttributeValue::N(claimed_at.to_string()),
+            )
+            .send()
+            .await
+            .unwrap();
+        let e = f.enricher(&ledger);
+        let out = invoke(&e, failed_event(&job)).await.unwrap();
+        assert_eq!(
+            matches!(out, Outcome::Reported { .. }),
+            reported,
+            "claim {age} s old: {out:?}"
+        );
+        assert_eq!(f.inbox.drain().await.len(), usize::from(reported));
+    }
 
     // The table unreachable: retryable, and nothing published.
     let down = ddb::Client::from_conf(

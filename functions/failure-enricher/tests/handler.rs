@@ -126,6 +126,7 @@ impl Notifier for FakeNotifier {
 struct FakeLedger {
     claimed: Mutex<HashSet<String>>,
     released: Mutex<Vec<String>>,
+    sent: Mutex<Vec<String>>,
 }
 
 impl ReportLedger for FakeLedger {
@@ -135,6 +136,10 @@ impl ReportLedger for FakeLedger {
     async fn release(&self, key: &str) -> Result<(), AwsError> {
         self.claimed.lock().unwrap().remove(key);
         self.released.lock().unwrap().push(key.to_owned());
+        Ok(())
+    }
+    async fn mark_sent(&self, key: &str) -> Result<(), AwsError> {
+        self.sent.lock().unwrap().push(key.to_owned());
         Ok(())
     }
 }
@@ -518,5 +523,78 @@ async fn the_budget_holds_for_many_hosts_huge_lines_and_junk() {
     assert!(
         e.notifier.sent.lock().unwrap()[0].sns_message().len() < 256 * 1024,
         "SNS messages are at most 256 KiB"
+    );
+}
+
+#[tokio::test]
+async fn permanent_aws_errors_are_counted_not_retried() {
+    let e = enricher(
+        FakeJobs {
+            fail: Some(Retry::Permanent),
+            ..FakeJobs::default()
+        },
+        FakeLogs::default(),
+    );
+    let out = run(&e, direct("j")).await.unwrap();
+    assert!(
+        matches!(out, Outcome::Rejected { ref reason, .. } if reason == "aws_permanent_error"),
+        "{out:?}"
+    );
+    assert!(e.notifier.sent.lock().unwrap().is_empty());
+    assert_eq!(e.sink.json()[0]["InvalidEvents"], 1.0);
+
+    // A permanent publish failure: counted, the claim given back, the report kept in the log.
+    let jobs = FakeJobs {
+        jobs: BTreeMap::from([(
+            "j".into(),
+            job(
+                "j",
+                "CapacityError: Unable to provision requested ML compute capacity.",
+            ),
+        )]),
+        ..FakeJobs::default()
+    };
+    let e = Enricher {
+        notifier: FakeNotifier {
+            fail: Some(Retry::Permanent),
+            ..FakeNotifier::default()
+        },
+        ..enricher(jobs, FakeLogs::default())
+    };
+    let event = sample("training-job-state-change-failed.json").tap_name("j");
+    let out = run(&e, event).await.unwrap();
+    assert!(matches!(out, Outcome::Rejected { .. }), "{out:?}");
+    assert_eq!(e.ledger.released.lock().unwrap().len(), 1);
+    let kinds: Vec<Value> = e
+        .sink
+        .json()
+        .iter()
+        .map(|d| d["sagewatch_event"].clone())
+        .collect();
+    assert!(kinds.contains(&json!("job_failure")), "{kinds:?}");
+}
+
+#[tokio::test]
+async fn a_sent_report_is_marked_sent() {
+    let jobs = FakeJobs {
+        jobs: BTreeMap::from([(
+            "j".into(),
+            job(
+                "j",
+                "CapacityError: Unable to provision requested ML compute capacity.",
+            ),
+        )]),
+        ..FakeJobs::default()
+    };
+    let e = enricher(jobs, FakeLogs::default());
+    run(
+        &e,
+        sample("training-job-state-change-failed.json").tap_name("j"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        *e.ledger.sent.lock().unwrap(),
+        ["failure-report#123456789012#training#j"]
     );
 }

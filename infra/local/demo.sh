@@ -40,6 +40,7 @@ AWS_SECRET_ACCESS_KEY=test
 AWS_REGION=us-east-1
 AWS_LAMBDA_LOG_FORMAT=JSON
 AWS_LAMBDA_LOG_LEVEL=WARN
+SAGEWATCH_REPORT_TAG_KEYS=project,team
 SAGEWATCH_HOME_ACCOUNT=123456789012
 $(cat "$WORK/seed.env")
 ENV
@@ -53,6 +54,8 @@ for _ in $(seq 1 300); do
   (exec 3<>"/dev/tcp/127.0.0.1/$INVOKE_PORT") 2>/dev/null && break
   sleep 0.5
 done
+
+GPU_SAMPLE=functions/event-augmenter/demo/training-gpu-2-hosts.json
 
 invoke() {
   local fn=$1 file=$2 what=$3
@@ -84,6 +87,12 @@ invoke failure-enricher events/training-job-state-change-failed.json "failure-en
 invoke failure-enricher events/transform-job-state-change.json "failure-enricher: a batch transform job failed with 'See job logs' - the logs say why"
 invoke failure-enricher events/failure-direct-invoke.json "failure-enricher: on-demand triage of a job by name (direct invocation)"
 
+invoke event-augmenter "$GPU_SAMPLE" "event-augmenter: a 2-host GPU training job completed (host utilisation from CloudWatch; algo-2 has no GPU data)"
+invoke event-augmenter "$GPU_SAMPLE" "event-augmenter: EventBridge delivers the same event again (counted once: nothing emitted)"
+invoke event-augmenter events/training-job-state-change-stopping.json "event-augmenter: Stopping is not an end state (not counted)"
+invoke event-augmenter events/sqs-batch-training-job-state-change.json "event-augmenter: an SQS batch (partial batch response)"
+invoke event-augmenter events/cloudtrail-api-call.json "event-augmenter: a StopTrainingJob call seen by CloudTrail (ApiCalls + audit line)"
+
 step "What the functions did"
 "$PY" infra/local/demo_scenario.py show "$ENDPOINT"
 step "EMF metric lines the functions wrote (CloudWatch turns these into metrics)"
@@ -99,4 +108,6 @@ for line in sys.stdin:
     dims = {k: doc[k] for s in d["Dimensions"] for k in s}
     print("  ", d["Namespace"], dims, {m["Name"]: doc[m["Name"]] for m in d["Metrics"]})
 '
+step "Report lines for Logs Insights (sagewatch_event: job_summary, api_audit, job_failure)"
+grep -h '"sagewatch_event"' "$WORK/watch.log" | grep -v '"_aws"' | "$PY" infra/local/demo_scenario.py reports -
 step "Done; stopping the emulator and cargo lambda watch"

@@ -2,6 +2,7 @@
 
     demo_scenario.py seed ENDPOINT   -> prints `KEY=VALUE` lines for the functions' environment
     demo_scenario.py show ENDPOINT   -> prints what the functions did (job states, tags, SNS)
+    demo_scenario.py reports -       -> summarises the report lines (JSON) read from stdin
 
 Uses boto3 (installed with moto) against the emulator; job state goes through the emulator's
 /_sagewatch/ control API because real AWS has no way to set it.
@@ -53,6 +54,19 @@ FAILED_TRANSFORM_LOGS = {
     ],
 }
 
+# event-augmenter: the de-duplication table and the host metrics of the 2-host GPU job in
+# GPU_SAMPLE (2 x ml.g5.2xlarge: 8 vCPUs, 1 GPU each). algo-2 reports no GPU metrics, so the
+# report shows two `missing` series. Values are sums over cores/GPUs, as SageMaker publishes them.
+DEDUPE_TABLE = "sagewatch-demo-dedupe"
+GPU_SAMPLE = "functions/event-augmenter/demo/training-gpu-2-hosts.json"
+HOST_SERIES = {
+    "CPUUtilization": ([410.0, 520.0, 610.0, 580.0], [150.0, 180.0, 210.0, 160.0]),
+    "MemoryUtilization": ([45.0, 52.0, 55.0, 50.0], [30.0, 33.0, 35.0, 31.0]),
+    "GPUUtilization": ([85.0, 92.0, 95.0, 90.0], None),
+    "GPUMemoryUtilization": ([60.0, 64.0, 66.0, 62.0], None),
+    "DiskUtilization": ([12.0, 12.0, 13.0, 13.0], [9.0, 9.0, 9.0, 10.0]),
+}
+
 
 def client(service: str, endpoint: str):
     return boto3.client(
@@ -91,7 +105,42 @@ def seed(endpoint: str) -> None:
             {"TrainingJobStatus": status, "TrainingStartTime": now - trained, "Tags": tags},
         )
     seed_failures(endpoint, now)
+    seed_host_metrics(endpoint)
     print(f"SAGEWATCH_ALERTS_TOPIC_ARN={topic_arn}")
+    print(f"SAGEWATCH_DEDUPE_TABLE={DEDUPE_TABLE}")
+
+
+def seed_host_metrics(endpoint: str) -> None:
+    ddb = client("dynamodb", endpoint)
+    ddb.create_table(
+        TableName=DEDUPE_TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+    )
+    ddb.update_time_to_live(
+        TableName=DEDUPE_TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+    )
+    with open(GPU_SAMPLE) as f:
+        detail = json.load(f)["detail"]
+    job, start = detail["TrainingJobName"], int(detail["TrainingStartTime"]) // 1000
+    cw = client("cloudwatch", endpoint)
+    for metric, hosts in HOST_SERIES.items():
+        for i, values in enumerate(hosts, start=1):
+            if values is None:
+                continue
+            # Over the job's 45 minutes, one datapoint every 10 minutes.
+            data = [
+                {
+                    "MetricName": metric,
+                    "Dimensions": [{"Name": "Host", "Value": f"{job}/algo-{i}"}],
+                    "Timestamp": start + 300 + 600 * n,
+                    "Value": v,
+                    "Unit": "Percent",
+                }
+                for n, v in enumerate(values)
+            ]
+            cw.put_metric_data(Namespace="/aws/sagemaker/TrainingJobs", MetricData=data)
 
 
 def put_logs(logs, group: str, job: str, hosts: dict[str, list[str]], now: int) -> None:
@@ -166,7 +215,29 @@ def show(endpoint: str) -> None:
         print("  (none)")
 
 
+def reports(_: str) -> None:
+    """One line per report line (JSON on stdin, possibly after a log prefix)."""
+    for line in sys.stdin:
+        try:
+            doc = json.loads(line[line.find("{"):])
+        except ValueError:
+            continue
+        g = doc.get
+        kind = g("sagewatch_event")
+        if kind == "job_summary":
+            print(f"   job_summary {g('job_name')} {g('status')}: {g('instance_count')} x {g('instance_type')},"
+                  f" instance_seconds={g('instance_seconds')},"
+                  f" cpu avg/max={g('cpu_utilization_avg')}/{g('cpu_utilization_max')} %,"
+                  f" gpu avg/max={g('gpu_utilization_avg')}/{g('gpu_utilization_max')} %,"
+                  f" underutilized={g('underutilized')}, missing={g('missing')}")
+        elif kind == "api_audit":
+            print(f"   api_audit {g('event_name')} by {g('user_arn')} from {g('source_ip')}: {g('request_parameters')}")
+        elif kind == "job_failure":
+            print(f"   job_failure {g('job_type')} {g('job_name')}: {g('category')} (signature #{g('signature_hash')})")
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in {"seed", "show"}:
+    commands = {"seed": seed, "show": show, "reports": reports}
+    if len(sys.argv) != 3 or sys.argv[1] not in commands:
         sys.exit(__doc__)
-    {"seed": seed, "show": show}[sys.argv[1]](sys.argv[2])
+    commands[sys.argv[1]](sys.argv[2])

@@ -23,7 +23,7 @@ use chrono::{DateTime, Duration, Utc};
 use ports::{Claimed, DedupeClaim, DedupeStore, HostDiscovery, HostMetrics, Sink};
 use records::{emf_timestamp, JobReport};
 use sagewatch::emf::{spec::valid_namespace, Unit};
-use sagewatch::error::{AwsError, ConfigError};
+use sagewatch::error::{AwsError, ConfigError, Retry};
 use sagewatch::events::{
     CloudTrailApiCall, Detail, Endpoint, HyperParameterTuningJob, JobSummary, JobType,
     PipelineExecution, PipelineStep, SageMakerEvent,
@@ -43,6 +43,19 @@ pub use records::FUNCTION;
 
 /// DynamoDB allows 2048 bytes of partition key; longer keys are shortened with a hash.
 const MAX_KEY_BYTES: usize = 1024;
+
+/// "After you create a metric, allow up to 15 minutes for the metric to appear" (ListMetrics
+/// API reference): a transform job that ended more recently may just not be listed yet.
+fn listing_lag() -> Duration {
+    Duration::minutes(15)
+}
+
+/// `RecentlyActive=PT3H` lists metrics with data in the last 3 hours; a 15-minute margin
+/// covers the time between planning and the call and a host's last datapoint being a little
+/// before the job's end time.
+fn recently_active_limit() -> Duration {
+    Duration::hours(3) - Duration::minutes(15)
+}
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -382,6 +395,8 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
         reason: String,
         now: DateTime<Utc>,
     ) -> Outcome {
+        // serde messages quote the offending value, which may be a secret.
+        let reason = redact(&reason).into_owned();
         error!(record, id = id.as_deref().unwrap_or("-"), reason = %reason, "invalid event; nothing done");
         self.sink.write(records::function_counter(
             &self.config.metrics_namespace,
@@ -433,15 +448,8 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
         now: DateTime<Utc>,
         detail: String,
     ) -> Result<Processed, Failure> {
-        let claim = DedupeClaim {
-            key: key.clone(),
-            expires_at: (now + Duration::days(i64::from(self.config.dedupe_ttl_days))).timestamp(),
-            event_id: event.id.clone(),
-        };
-        // Every error is retryable here, even "table not found": skipping would lose the
-        // count silently and guessing "new" would double it.
-        match self.dedupe.claim(&claim).await {
-            Ok(Claimed::First) => {
+        match self.claim(&key, event, now).await? {
+            Claimed::First => {
                 self.sink.write(lines);
                 info!(key = %key, "counted");
                 Ok(Processed {
@@ -450,7 +458,7 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
                     detail,
                 })
             }
-            Ok(Claimed::Duplicate) => {
+            Claimed::Duplicate => {
                 info!(key = %key, "duplicate delivery; nothing emitted");
                 self.sink.write(records::function_counter(
                     &self.config.metrics_namespace,
@@ -464,8 +472,27 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
                     detail: "already counted".into(),
                 })
             }
-            Err(e) => Err(Failure::Retry(e)),
         }
+    }
+
+    /// The conditional put alone. Every error is retryable here, even "table not found":
+    /// skipping would lose the count silently and guessing "new" would double it.
+    async fn claim(
+        &self,
+        key: &str,
+        event: &SageMakerEvent,
+        now: DateTime<Utc>,
+    ) -> Result<Claimed, Failure> {
+        let claim = DedupeClaim {
+            key: key.to_owned(),
+            expires_at: (now + self.dedupe_ttl()).timestamp(),
+            event_id: event.id.clone(),
+        };
+        self.dedupe.claim(&claim).await.map_err(Failure::Retry)
+    }
+
+    fn dedupe_ttl(&self) -> Duration {
+        Duration::days(i64::from(self.config.dedupe_ttl_days))
     }
 
     async fn job(
@@ -582,16 +609,19 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
             (Some(a), Some(h)) if a != h => Some(a.to_owned()),
             _ => None,
         };
+        let mut discovery_note = None;
         let hosts = match job.job_type {
             JobType::Transform => {
+                let ended_ago = now - end;
                 let request = HostDiscovery {
                     namespace: namespace.clone(),
                     metric_name: DISCOVERY_METRIC.to_owned(),
                     job_name: name.to_owned(),
                     account_id: account_id.clone(),
+                    recently_active: ended_ago < recently_active_limit(),
                 };
-                match self.metrics.discover_hosts(&request).await {
-                    Ok(hosts) => hosts,
+                let found = match self.metrics.discover_hosts(&request).await {
+                    Ok(found) => found,
                     Err(e) if e.is_retryable() => return Err(Failure::Retry(e)),
                     Err(e) => {
                         error!(job = name, error = %e, "cannot list transform hosts");
@@ -600,7 +630,26 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
                             format!("ListMetrics failed: {}: {}", e.code, e.message),
                         ));
                     }
+                };
+                if found.hosts.is_empty() && ended_ago < listing_lag() {
+                    // ListMetrics can take up to 15 minutes to list a new metric: "none yet"
+                    // is not "none". Retry (the SQS message comes back after its visibility
+                    // timeout) rather than count the job without hosts forever.
+                    return Err(Failure::Retry(AwsError {
+                        operation: "ListMetrics",
+                        code: "HostsNotListedYet".into(),
+                        message: format!(
+                            "no host of {name} listed yet; the job ended {} s ago and ListMetrics can lag 15 minutes",
+                            ended_ago.num_seconds()
+                        ),
+                        status: None,
+                        retry: Retry::Retryable,
+                    }));
                 }
+                if found.truncated {
+                    discovery_note = Some("host list truncated (ListMetrics page cap)".to_owned());
+                }
+                found.hosts
             }
             _ => match job.instance_count {
                 Some(n) if n > 0 => algo_hosts(name, n),
@@ -627,7 +676,16 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
         };
         let request = plan.request();
         match self.metrics.fetch(&request).await {
-            Ok(values) => Ok(plan.summarize(&values, &shape.norm)),
+            Ok(values) => {
+                let mut u = plan.summarize(&values, &shape.norm);
+                if let Some(d) = discovery_note {
+                    u.note = Some(match u.note {
+                        Some(n) => format!("{d}; {n}"),
+                        None => d,
+                    });
+                }
+                Ok(u)
+            }
             Err(e) if e.is_retryable() => Err(Failure::Retry(e)),
             Err(e) => {
                 error!(job = name, error = %e, "cannot read host metrics; counting the job without them");
@@ -753,15 +811,6 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
         };
         let account = event.account.as_deref().unwrap_or("unknown");
         let key = dedupe_key(&[account, "endpoint", name, status.as_str(), &discriminator]);
-        let mut metrics = vec![("EndpointStatusChanges", 1.0, Unit::Count)];
-        if status.is("InService") {
-            if let (Some(c), Some(m)) = (e.creation_time, e.last_modified_time) {
-                if m >= c {
-                    let secs = (m - c).num_milliseconds() as f64 / 1000.0;
-                    metrics.push(("EndpointTimeToInServiceSeconds", secs, Unit::Seconds));
-                }
-            }
-        }
         let failure = redacted(non_empty(e.failure_reason.as_deref()));
         if status.is("Failed") {
             warn!(
@@ -777,15 +826,65 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
         props.insert("account".into(), json!(event.account));
         props.insert("region".into(), json!(event.region));
         props.insert("failure_reason".into(), json!(failure));
+        let at = emf_timestamp(event.time, now);
+        if status.is("InService") {
+            self.time_to_in_service(event, e, name, account, at, &props, now)
+                .await?;
+        }
         let lines = records::status_counter(
             &self.config.metrics_namespace,
-            emf_timestamp(event.time, now),
+            at,
             status.as_str(),
-            &metrics,
+            &[("EndpointStatusChanges", 1.0, Unit::Count)],
             props,
         );
         let detail = format!("endpoint {name} {status}");
         self.count_once(key, event, lines, now, detail).await
+    }
+
+    /// `EndpointTimeToInServiceSeconds` once per endpoint creation: the first InService after
+    /// CreateEndpoint. Every later InService (after UpdateEndpoint) has the same CreationTime
+    /// and a LastModifiedTime that can be days later; its own claim
+    /// `account#endpoint#name#CreationTime-ms#first_in_service` is then taken. A claim of its
+    /// own (not shared with the status change) keeps both emissions exactly-once: a failure
+    /// between the two puts is retried, and the retry skips whichever is already written.
+    #[allow(clippy::too_many_arguments)]
+    async fn time_to_in_service(
+        &self,
+        event: &SageMakerEvent,
+        e: &Endpoint,
+        name: &str,
+        account: &str,
+        at: DateTime<Utc>,
+        props: &Map<String, Value>,
+        now: DateTime<Utc>,
+    ) -> Result<(), Failure> {
+        let (Some(c), Some(m)) = (e.creation_time, e.last_modified_time) else {
+            return Ok(());
+        };
+        // Past the dedupe TTL the first claim may have expired: an "InService" that late is an
+        // update, never the creation.
+        if m < c || m - c >= self.dedupe_ttl() {
+            return Ok(());
+        }
+        let created = c.timestamp_millis().to_string();
+        let key = dedupe_key(&[account, "endpoint", name, &created, "first_in_service"]);
+        match self.claim(&key, event, now).await? {
+            Claimed::First => {
+                let secs = (m - c).num_milliseconds() as f64 / 1000.0;
+                self.sink.write(records::status_counter(
+                    &self.config.metrics_namespace,
+                    at,
+                    "InService",
+                    &[("EndpointTimeToInServiceSeconds", secs, Unit::Seconds)],
+                    props.clone(),
+                ));
+            }
+            Claimed::Duplicate => {
+                info!(key = %key, "not the first InService of this endpoint creation; no time-to-InService");
+            }
+        }
+        Ok(())
     }
 
     async fn pipeline_execution(

@@ -32,6 +32,8 @@ pub trait DedupeStore: Send + Sync {
     fn claim(&self, claim: &DedupeClaim) -> impl Future<Output = Result<Claimed, AwsError>> + Send;
 }
 
+/// Which aggregate of a host metric a report field or EMF metric holds. Both are computed from
+/// one `Average` query per (host, metric) at the storage granularity (see `utilization.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Stat {
     Average,
@@ -49,7 +51,10 @@ impl Stat {
     }
 }
 
-/// One MetricStat query: one host, one metric, one statistic.
+/// The CloudWatch statistic every query asks for, per period.
+pub const QUERY_STAT: &str = "Average";
+
+/// One MetricStat query: one host, one metric, `Average` per `period`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricQuery {
     /// Unique within the request, `^[a-z][a-zA-Z0-9_]*$`.
@@ -58,7 +63,6 @@ pub struct MetricQuery {
     pub metric_name: String,
     /// Exact value of the `Host` dimension.
     pub host: String,
-    pub stat: Stat,
     pub period: i32,
     /// Set only for another account's metrics (CloudWatch cross-account observability).
     pub account_id: Option<String>,
@@ -73,8 +77,15 @@ pub struct MetricRequest {
     pub end: DateTime<Utc>,
 }
 
-/// Values per query id (every page merged). An id without values had no data.
-pub type MetricValues = BTreeMap<String, Vec<f64>>;
+/// The answer to a [`MetricRequest`], every page merged.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MetricValues {
+    /// Datapoints (one `Average` per period) per query id. An id without values had no data.
+    pub series: BTreeMap<String, Vec<f64>>,
+    /// Query ids CloudWatch answered with StatusCode `Forbidden` (e.g. another account's
+    /// metrics without an OAM link), with CloudWatch's message.
+    pub forbidden: BTreeMap<String, String>,
+}
 
 /// Hosts of a batch transform job are `<job>/<instance-id>`: they can only be discovered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +95,18 @@ pub struct HostDiscovery {
     pub metric_name: String,
     pub job_name: String,
     pub account_id: Option<String>,
+    /// Only metrics with data in the last 3 hours (`RecentlyActive=PT3H`): a smaller scan,
+    /// used when the job ended recently enough.
+    pub recently_active: bool,
+}
+
+/// What ListMetrics found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DiscoveredHosts {
+    /// `Host` values that start with `<job>/`, sorted, unique.
+    pub hosts: Vec<String>,
+    /// The page cap stopped the listing: there may be more hosts.
+    pub truncated: bool,
 }
 
 pub trait HostMetrics: Send + Sync {
@@ -91,11 +114,10 @@ pub trait HostMetrics: Send + Sync {
         &self,
         request: &MetricRequest,
     ) -> impl Future<Output = Result<MetricValues, AwsError>> + Send;
-    /// `Host` dimension values that start with `<job>/`, sorted.
     fn discover_hosts(
         &self,
         request: &HostDiscovery,
-    ) -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
+    ) -> impl Future<Output = Result<DiscoveredHosts, AwsError>> + Send;
 }
 
 pub use sagewatch::output::{MemorySink, Sink, StdoutSink};

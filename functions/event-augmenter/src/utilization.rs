@@ -99,6 +99,13 @@ pub fn algo_hosts(job_name: &str, count: u64) -> Vec<String> {
 }
 
 /// Everything needed to query and then interpret one job's host metrics.
+///
+/// One query per (host, metric): `Average` per period, the period being the storage
+/// granularity (60 s for recent data). The window average is the mean of those datapoints and
+/// the window maximum is their maximum. SageMaker publishes one sample per host and metric per
+/// minute, so a 1-minute `Average` is that sample and the two equal CloudWatch's `Average` and
+/// `Maximum` statistics over the window (README, "Why this equals …"). Half the queries of
+/// asking for both statistics: 100 GPU hosts fit one GetMetricData request.
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub namespace: String,
@@ -109,29 +116,29 @@ pub struct Plan {
 }
 
 impl Plan {
-    fn id(host: usize, metric: usize, stat: Stat) -> String {
-        let s = match stat {
-            Stat::Average => "avg",
-            Stat::Maximum => "max",
-        };
-        format!("h{host}_m{metric}_{s}")
+    fn id(host: usize, metric: usize) -> String {
+        format!("h{host}_m{metric}")
+    }
+
+    /// Seconds per datapoint: the granularity unless the request would be too large.
+    pub fn period(&self) -> i32 {
+        self.window
+            .period_for(self.hosts.len() * self.metrics.len())
     }
 
     pub fn request(&self) -> MetricRequest {
-        let mut queries = Vec::with_capacity(self.hosts.len() * self.metrics.len() * 2);
+        let period = self.period();
+        let mut queries = Vec::with_capacity(self.hosts.len() * self.metrics.len());
         for (h, host) in self.hosts.iter().enumerate() {
             for (m, metric) in self.metrics.iter().enumerate() {
-                for stat in Stat::ALL {
-                    queries.push(MetricQuery {
-                        id: Self::id(h, m, stat),
-                        namespace: self.namespace.clone(),
-                        metric_name: metric.metric.to_owned(),
-                        host: host.clone(),
-                        stat,
-                        period: self.window.period,
-                        account_id: self.account_id.clone(),
-                    });
-                }
+                queries.push(MetricQuery {
+                    id: Self::id(h, m),
+                    namespace: self.namespace.clone(),
+                    metric_name: metric.metric.to_owned(),
+                    host: host.clone(),
+                    period,
+                    account_id: self.account_id.clone(),
+                });
             }
         }
         MetricRequest {
@@ -141,10 +148,12 @@ impl Plan {
         }
     }
 
-    /// Reads the answers. Missing series are listed as `host/metric`.
+    /// Reads the answers. Missing series (no datapoint, or refused with `Forbidden`) are
+    /// listed as `host/metric`; the reason for refused ones goes to the note.
     pub fn summarize(&self, values: &MetricValues, norm: &Normalization) -> Utilization {
         let mut hosts = Vec::with_capacity(self.hosts.len());
         let mut missing = Vec::new();
+        let mut forbidden: Vec<&str> = Vec::new();
         let mut fleet: BTreeMap<&'static str, Vec<(f64, f64)>> = BTreeMap::new();
         for (h, host) in self.hosts.iter().enumerate() {
             let mut entry = HostUtilization {
@@ -153,19 +162,17 @@ impl Plan {
                 missing: Vec::new(),
             };
             for (m, metric) in self.metrics.iter().enumerate() {
-                let avg = values.get(&Self::id(h, m, Stat::Average));
-                let max = values.get(&Self::id(h, m, Stat::Maximum));
-                let (Some(avg), Some(max)) =
-                    (avg.filter(|v| !v.is_empty()), max.filter(|v| !v.is_empty()))
-                else {
+                let id = Self::id(h, m);
+                if let Some(reason) = values.forbidden.get(&id) {
+                    forbidden.push(reason);
+                }
+                let Some(points) = values.series.get(&id).filter(|v| !v.is_empty()) else {
                     missing.push(format!("{host}/{}", metric.metric));
                     entry.missing.push(metric.metric.to_owned());
                     continue;
                 };
-                // One datapoint per series is planned; if CloudWatch splits the window anyway,
-                // the mean of the averages and the max of the maxima are the best we have.
-                let raw_avg = avg.iter().sum::<f64>() / avg.len() as f64;
-                let raw_max = max.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let raw_avg = points.iter().sum::<f64>() / points.len() as f64;
+                let raw_max = points.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 match norm.divisor(metric.scale) {
                     Some(d) => {
                         let (a, x) = (raw_avg / d, raw_max / d);
@@ -189,11 +196,25 @@ impl Plan {
                 (field, FleetValue { avg, max })
             })
             .collect();
+        let mut notes = Vec::new();
+        if let Some(first) = forbidden.first() {
+            notes.push(format!(
+                "GetMetricData refused {} series (Forbidden: {first})",
+                forbidden.len()
+            ));
+        }
+        let period = i64::from(self.period());
+        if period > self.window.granularity {
+            notes.push(format!(
+                "maxima are the highest {period}-s averages (job too long for {}-s datapoints)",
+                self.window.granularity
+            ));
+        }
         Utilization {
             hosts,
             fleet,
             missing,
-            note: None,
+            note: (!notes.is_empty()).then(|| notes.join("; ")),
         }
     }
 }
@@ -261,8 +282,13 @@ impl Utilization {
     }
 
     /// Underutilized: the job's main resource (GPU when the type has GPUs, otherwise CPU)
-    /// never went above `threshold` % on any host. `None` when that cannot be told.
+    /// never went above `threshold` % on any host. `None` when that cannot be told, which
+    /// includes Trainium / Inferentia types: their Neuron devices are not in the host metrics,
+    /// and an idle CPU says nothing about them.
     pub fn underutilized(&self, norm: &Normalization, threshold: f64) -> Option<bool> {
+        if norm.spec.is_some_and(|s| s.has_unmeasured_accelerators()) {
+            return None;
+        }
         let has_gpus = norm.spec.map(|s| s.gpus > 0);
         let gpu_field = HOST_METRICS[2].field;
         let cpu_field = HOST_METRICS[0].field;
@@ -297,6 +323,7 @@ pub fn round3(v: f64) -> f64 {
 mod tests {
     use super::*;
     use chrono::{DateTime, Utc};
+    use sagewatch::instance_types::lookup;
 
     fn plan(hosts: u64, spec: Option<InstanceSpec>) -> Plan {
         let start = DateTime::<Utc>::from_timestamp(1_718_020_920, 0).unwrap();
@@ -304,52 +331,69 @@ mod tests {
             namespace: JobType::Training.metrics_namespace(),
             hosts: algo_hosts("job", hosts),
             metrics: metrics_for(JobType::Training, spec),
-            window: crate::window::query_window(start, start, start),
+            window: crate::window::query_window(
+                start,
+                start + chrono::Duration::minutes(10),
+                start,
+            ),
             account_id: None,
         }
     }
 
+    /// The same `points` for every query, except the (host, metric) pairs in `skip`.
+    fn answer(p: &Plan, f: impl Fn(&MetricQuery) -> Option<Vec<f64>>) -> MetricValues {
+        let mut values = MetricValues::default();
+        for q in p.request().queries {
+            if let Some(points) = f(&q) {
+                values.series.insert(q.id, points);
+            }
+        }
+        values
+    }
+
     #[test]
-    fn exact_hosts_and_ids() {
-        let g5 = sagewatch::instance_types::lookup("ml.g5.2xlarge");
-        let p = plan(2, g5);
+    fn one_query_per_host_and_metric_at_the_granularity() {
+        let p = plan(2, lookup("ml.g5.2xlarge"));
         let r = p.request();
-        assert_eq!(r.queries.len(), 2 * 5 * 2);
+        assert_eq!(r.queries.len(), 2 * 5);
         assert!(r
             .queries
             .iter()
             .all(|q| q.host == "job/algo-1" || q.host == "job/algo-2"));
+        assert!(r.queries.iter().all(|q| q.period == 60));
         let ids: std::collections::BTreeSet<_> = r.queries.iter().map(|q| &q.id).collect();
         assert_eq!(ids.len(), r.queries.len(), "ids are unique");
         assert!(r.queries.iter().all(|q| q.id.starts_with('h')));
+        // 100 GPU hosts: 500 queries, one GetMetricData request.
+        assert_eq!(
+            plan(100, lookup("ml.g5.2xlarge")).request().queries.len(),
+            500
+        );
         // A CPU-only type is not asked for GPU metrics; transform jobs not for disk.
-        let m5 = sagewatch::instance_types::lookup("ml.m5.xlarge");
-        assert_eq!(plan(1, m5).request().queries.len(), 3 * 2);
+        let m5 = lookup("ml.m5.xlarge");
+        assert_eq!(plan(1, m5).request().queries.len(), 3);
         assert_eq!(metrics_for(JobType::Transform, m5).len(), 2);
         assert_eq!(metrics_for(JobType::Training, None).len(), 5);
     }
 
     #[test]
     fn normalised_per_core_and_gpu_and_missing_listed() {
-        let spec = sagewatch::instance_types::lookup("ml.g5.12xlarge"); // 48 vCPU, 4 GPU
+        let spec = lookup("ml.g5.12xlarge"); // 48 vCPU, 4 GPU
         let p = plan(2, spec);
-        let mut values = MetricValues::new();
-        for q in p.request().queries {
-            let v = match (q.metric_name.as_str(), q.stat, q.host.as_str()) {
-                ("GPUUtilization", _, "job/algo-2") => continue,
-                ("CPUUtilization", Stat::Average, _) => 960.0,
-                ("CPUUtilization", Stat::Maximum, _) => 4800.0,
-                ("GPUUtilization", Stat::Average, _) => 200.0,
-                ("GPUUtilization", Stat::Maximum, _) => 400.0,
-                (_, Stat::Average, "job/algo-1") => 10.0,
-                (_, Stat::Average, _) => 30.0,
-                (_, Stat::Maximum, _) => 50.0,
-            };
-            values.insert(q.id, vec![v]);
-        }
+        let values = answer(&p, |q| {
+            Some(match (q.metric_name.as_str(), q.host.as_str()) {
+                ("GPUUtilization", "job/algo-2") => return None,
+                // Per-minute averages: mean 960, max 4800.
+                ("CPUUtilization", _) => vec![480.0, 4800.0, 480.0, 0.0, 0.0, 0.0],
+                ("GPUUtilization", _) => vec![0.0, 400.0, 200.0, 200.0],
+                (_, "job/algo-1") => vec![10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 50.0, -30.0],
+                _ => vec![30.0, 10.0, 50.0],
+            })
+        });
         let norm = Normalization { spec, note: None };
         let u = p.summarize(&values, &norm);
         assert_eq!(u.missing, vec!["job/algo-2/GPUUtilization"]);
+        assert_eq!(u.note, None);
         assert_eq!(
             u.fleet["cpu_utilization"],
             FleetValue {
@@ -376,19 +420,40 @@ mod tests {
     }
 
     #[test]
+    fn forbidden_series_are_missing_with_the_reason() {
+        let spec = lookup("ml.m5.xlarge");
+        let p = plan(2, spec);
+        let mut values = answer(&p, |q| (q.host == "job/algo-1").then(|| vec![40.0]));
+        for q in p
+            .request()
+            .queries
+            .iter()
+            .filter(|q| q.host == "job/algo-2")
+        {
+            values
+                .forbidden
+                .insert(q.id.clone(), "no OAM link to 111122223333".into());
+        }
+        let u = p.summarize(&values, &Normalization { spec, note: None });
+        assert_eq!(u.missing.len(), 3, "{:?}", u.missing);
+        assert!(u.missing.iter().all(|m| m.starts_with("job/algo-2/")));
+        assert_eq!(
+            u.note.as_deref(),
+            Some("GetMetricData refused 3 series (Forbidden: no OAM link to 111122223333)")
+        );
+        assert_eq!(u.fleet["memory_utilization"].avg, 40.0);
+    }
+
+    #[test]
     fn unknown_type_stays_raw() {
         let p = plan(1, None);
-        let mut values = MetricValues::new();
-        for q in p.request().queries {
-            values.insert(
-                q.id,
-                vec![if q.metric_name == "GPUUtilization" {
-                    12.0
-                } else {
-                    150.0
-                }],
-            );
-        }
+        let values = answer(&p, |q| {
+            Some(vec![if q.metric_name == "GPUUtilization" {
+                12.0
+            } else {
+                150.0
+            }])
+        });
         let norm = Normalization {
             spec: None,
             note: Some("unknown".into()),
@@ -410,32 +475,68 @@ mod tests {
     }
 
     #[test]
-    fn several_datapoints_are_combined() {
-        let p = plan(1, sagewatch::instance_types::lookup("ml.m5.large"));
-        let mut values = MetricValues::new();
-        for q in p.request().queries {
-            values.insert(q.id, vec![10.0, 30.0]);
+    fn neuron_instances_are_never_judged_on_cpu() {
+        for t in ["ml.trn1.32xlarge", "ml.inf2.xlarge"] {
+            let spec = lookup(t);
+            let p = plan(1, spec);
+            assert!(
+                p.metrics.iter().all(|m| m.scale != Scale::PerGpu),
+                "no GPU metrics asked for {t}"
+            );
+            // A nearly idle CPU: on a CPU type that would be "underutilized".
+            let u = p.summarize(
+                &answer(&p, |_| Some(vec![1.0])),
+                &Normalization { spec, note: None },
+            );
+            assert!(
+                u.fleet.contains_key("cpu_utilization"),
+                "{t}: CPU still reported"
+            );
+            assert_eq!(
+                u.underutilized(&Normalization { spec, note: None }, 20.0),
+                None,
+                "{t}"
+            );
         }
+        let m5 = lookup("ml.m5.xlarge");
+        let p = plan(1, m5);
         let u = p.summarize(
-            &values,
+            &answer(&p, |_| Some(vec![1.0])),
             &Normalization {
-                spec: sagewatch::instance_types::lookup("ml.m5.large"),
+                spec: m5,
                 note: None,
             },
         );
         assert_eq!(
-            u.fleet["memory_utilization"],
-            FleetValue {
-                avg: 20.0,
-                max: 30.0
-            }
+            u.underutilized(
+                &Normalization {
+                    spec: m5,
+                    note: None
+                },
+                20.0
+            ),
+            Some(true)
         );
-        assert_eq!(
-            u.fleet["cpu_utilization"],
-            FleetValue {
-                avg: 10.0,
-                max: 15.0
-            }
+    }
+
+    #[test]
+    fn coarser_periods_are_said() {
+        let spec = lookup("ml.g5.2xlarge");
+        let start = DateTime::<Utc>::from_timestamp(1_718_020_920, 0).unwrap();
+        let mut p = plan(100, spec);
+        p.window = crate::window::query_window(start, start + chrono::Duration::days(3), start);
+        assert_eq!(p.period(), 180);
+        assert!(p.request().queries.iter().all(|q| q.period == 180));
+        let u = p.summarize(
+            &MetricValues::default(),
+            &Normalization { spec, note: None },
+        );
+        assert!(
+            u.note
+                .as_deref()
+                .is_some_and(|n| n.contains("highest 180-s averages")),
+            "{:?}",
+            u.note
         );
     }
 }

@@ -10,7 +10,9 @@ use sagewatch::aws_sdk_cloudwatch as cw;
 use sagewatch::aws_sdk_dynamodb as ddb;
 use sagewatch::aws_sdk_sqs as sqs;
 use sagewatch::aws_smithy_runtime_api::box_error::BoxError;
-use sagewatch::aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use sagewatch::aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextMut,
+};
 use sagewatch::aws_smithy_runtime_api::client::interceptors::Intercept;
 use sagewatch::aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use sagewatch::aws_smithy_types::config_bag::ConfigBag;
@@ -504,11 +506,13 @@ async fn dynamodb_down_or_table_missing_is_a_retryable_error_and_nothing_is_emit
 }
 
 #[tokio::test]
-async fn queries_are_chunked_only_past_500() {
+async fn a_hundred_gpu_hosts_take_one_get_metric_data_request() {
     let f = fixture().await;
     let t0 = minute_now() - 30 * 60;
-    // ml.g5.2xlarge: 5 metrics × 2 statistics = 10 queries per host.
-    for (hosts, calls) in [(50_u64, 1_usize), (51, 2)] {
+    // ml.g5.2xlarge: 5 metrics, one Average query each = 5 queries per host; 500 per request.
+    // A 10-minute job: 500 series × 10 datapoints, far under the 100,800 datapoints of one page,
+    // so one request is one HTTP call (NextToken pages would each be a call of their own).
+    for (hosts, calls) in [(100_u64, 1_usize), (101, 2)] {
         let job = unique_name("aug-wide");
         let last = format!("{job}/algo-{hosts}");
         put(
@@ -516,7 +520,7 @@ async fn queries_are_chunked_only_past_500() {
             TRAINING_NS,
             &format!("{job}/algo-1"),
             "MemoryUtilization",
-            &[(t0 + 60, 10.0)],
+            &[(t0 + 60, 10.0), (t0 + 120, 14.0)],
         )
         .await;
         put(
@@ -530,27 +534,168 @@ async fn queries_are_chunked_only_past_500() {
         f.calls.reset();
         f.direct(training_event(&job, "ml.g5.2xlarge", hosts, t0, t0 + 600))
             .await;
+        let counts = f.calls.counts();
         assert_eq!(
-            f.calls.counts().get("GetMetricData"),
+            counts.get("GetMetricData"),
             Some(&calls),
-            "{hosts} hosts"
+            "{hosts} hosts: {counts:?}"
         );
-        assert_eq!(f.calls.counts().get("PutItem"), Some(&1));
+        assert_eq!(counts.get("PutItem"), Some(&1));
+        assert_eq!(f.calls.total(), calls + 1, "{counts:?}");
         let reports = f.lines_of("job_summary");
         let report = reports.last().expect("report");
         assert_eq!(report["job_name"], job.as_str());
         // The first and the last host (in the second chunk when there is one) both answered.
-        assert_eq!(report["hosts"][0]["memory_utilization_max"], 10.0);
+        assert_eq!(report["hosts"][0]["memory_utilization_avg"], 12.0);
+        assert_eq!(report["hosts"][0]["memory_utilization_max"], 14.0);
         assert_eq!(
             report["hosts"][hosts as usize - 1]["memory_utilization_max"],
             30.0
         );
-        assert_eq!(report["memory_utilization_avg"], 20.0);
+        assert_eq!(report["memory_utilization_avg"], 21.0);
         assert_eq!(
             report["missing"].as_array().expect("missing").len() as u64,
             hosts * 5 - 2
         );
     }
+}
+
+/// Rewrites GetMetricData answers after the SDK parsed them, the way CloudWatch marks single
+/// series: moto never sets a per-query StatusCode other than Complete.
+#[derive(Debug, Clone)]
+struct MarkSeries {
+    /// Query ids to mark, with the status.
+    marks: Arc<Mutex<Vec<(String, cw::types::StatusCode)>>>,
+}
+
+impl Intercept for MarkSeries {
+    fn name(&self) -> &'static str {
+        "MarkSeries"
+    }
+
+    fn modify_before_completion(
+        &self,
+        context: &mut FinalizerInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        use cw::operation::get_metric_data::GetMetricDataOutput;
+        let marks = self.marks.lock().map_err(|e| e.to_string())?.clone();
+        let Some(Ok(output)) = context.output_or_error_mut() else {
+            return Ok(());
+        };
+        let Some(out) = output.downcast_mut::<GetMetricDataOutput>() else {
+            return Ok(());
+        };
+        out.messages = Some(vec![cw::types::MessageData::builder()
+            .code("Info")
+            .value("top-level message from the test")
+            .build()]);
+        for r in out.metric_data_results.iter_mut().flatten() {
+            if let Some((_, status)) = marks.iter().find(|(id, _)| r.id.as_deref() == Some(id)) {
+                r.status_code = Some(status.clone());
+                r.values = Some(Vec::new());
+                r.timestamps = Some(Vec::new());
+                r.messages = Some(vec![cw::types::MessageData::builder()
+                    .code("Forbidden")
+                    .value(format!("marked {}", status.as_str()))
+                    .build()]);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn per_series_status_codes_internal_error_retries_forbidden_is_missing() {
+    use cw::types::StatusCode;
+    let mut f = fixture().await;
+    let config = Emulator::shared().await.sdk_config().await;
+    let marks = MarkSeries {
+        marks: Arc::default(),
+    };
+    f.augmenter.metrics = CloudWatchMetrics::new(cw::Client::from_conf(
+        cw::config::Builder::from(&config)
+            .interceptor(marks.clone())
+            .interceptor(f.calls.clone())
+            .build(),
+    ));
+    let job = unique_name("aug-status");
+    let t0 = minute_now() - 30 * 60;
+    for host in [format!("{job}/algo-1"), format!("{job}/algo-2")] {
+        for metric in ["CPUUtilization", "MemoryUtilization", "DiskUtilization"] {
+            put(&f.cw, TRAINING_NS, &host, metric, &[(t0 + 60, 40.0)]).await;
+        }
+    }
+    let event = training_event(&job, "ml.m5.xlarge", 2, t0, t0 + 600);
+
+    // One series with InternalError: retryable, nothing written, the key not taken.
+    *marks.marks.lock().expect("lock") = vec![("h1_m1".into(), StatusCode::InternalError)];
+    f.calls.reset();
+    let err = f.invoke(event.clone()).await.expect_err("InternalError");
+    assert!(
+        err.contains("retryable") && err.contains("InternalError"),
+        "{err}"
+    );
+    assert_eq!(
+        f.calls.counts().get("PutItem"),
+        None,
+        "{:?}",
+        f.calls.counts()
+    );
+    assert!(f.sink.lines().is_empty());
+
+    // algo-2 refused (Forbidden, e.g. no OAM link): its series missing, with the reason.
+    *marks.marks.lock().expect("lock") = (0..3)
+        .map(|m| (format!("h1_m{m}"), StatusCode::Forbidden))
+        .collect();
+    assert_eq!(
+        f.direct(event).await.outcomes[0].result,
+        Disposition::Counted
+    );
+    let [r] = f.lines_of("job_summary").try_into().expect("one report");
+    assert_eq!(
+        r["missing"],
+        json!([
+            format!("{job}/algo-2/CPUUtilization"),
+            format!("{job}/algo-2/MemoryUtilization"),
+            format!("{job}/algo-2/DiskUtilization"),
+        ])
+    );
+    assert!(
+        r["utilization_note"]
+            .as_str()
+            .is_some_and(|n| n.contains("refused 3 series") && n.contains("marked Forbidden")),
+        "{r}"
+    );
+    assert_eq!(r["hosts"][0]["memory_utilization_avg"], 40.0);
+}
+
+#[tokio::test]
+async fn a_transform_job_that_just_ended_without_listed_hosts_is_retried() {
+    let f = fixture().await;
+    let job = unique_name("aug-xnew");
+    let now = Utc::now().timestamp();
+    let mut e = sample("transform-job-state-change.json");
+    e["detail"]["TransformJobName"] = json!(job);
+    e["detail"]["TransformJobStatus"] = json!("Completed");
+    e["detail"]["TransformStartTime"] = json!(chrono::DateTime::from_timestamp(now - 600, 0)
+        .expect("t")
+        .to_rfc3339());
+    e["detail"]["TransformEndTime"] = json!(chrono::DateTime::from_timestamp(now - 60, 0)
+        .expect("t")
+        .to_rfc3339());
+    f.calls.reset();
+    let err = f.invoke(e).await.expect_err("hosts not listed yet");
+    assert!(err.contains("HostsNotListedYet"), "{err}");
+    let counts = f.calls.counts();
+    assert_eq!(counts.get("ListMetrics"), Some(&1), "{counts:?}");
+    assert_eq!(
+        counts.get("PutItem"),
+        None,
+        "the key is not taken: {counts:?}"
+    );
+    assert!(f.sink.lines().is_empty());
 }
 
 #[tokio::test]
@@ -644,7 +789,7 @@ async fn another_accounts_job_is_queried_with_account_id() {
         e["account"] = json!(account);
         f.direct(e).await;
         let seen = std::mem::take(&mut *ids.0.lock().expect("lock"));
-        assert_eq!(seen.len(), 2 * 3 * 2);
+        assert_eq!(seen.len(), 2 * 3, "one query per host and metric");
         assert!(
             seen.iter().all(|a| a.as_deref() == want),
             "{account}: {seen:?}"

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use event_augmenter::ports::{
-    Claimed, DedupeClaim, DedupeStore, HostDiscovery, HostMetrics, MemorySink, MetricRequest,
-    MetricValues, Stat,
+    Claimed, DedupeClaim, DedupeStore, DiscoveredHosts, HostDiscovery, HostMetrics, MemorySink,
+    MetricRequest, MetricValues,
 };
 use event_augmenter::{Augmenter, Config, Disposition, Response, Summary};
 use sagewatch::error::{AwsError, Retry};
@@ -20,6 +20,8 @@ struct FakeDedupe {
     seen: Mutex<BTreeSet<String>>,
     claims: Mutex<Vec<DedupeClaim>>,
     fail_with: Mutex<Option<Retry>>,
+    /// Fails (retryably) only the claims whose key contains this.
+    fail_keys_containing: Mutex<Option<String>>,
 }
 
 impl FakeDedupe {
@@ -44,6 +46,15 @@ impl DedupeStore for FakeDedupe {
         if let Some(retry) = *self.fail_with.lock().unwrap() {
             return Err(aws_error("PutItem", "ResourceNotFoundException", retry));
         }
+        if let Some(part) = self.fail_keys_containing.lock().unwrap().as_deref() {
+            if claim.key.contains(part) {
+                return Err(aws_error(
+                    "PutItem",
+                    "InternalServerError",
+                    Retry::Retryable,
+                ));
+            }
+        }
         Ok(if self.seen.lock().unwrap().insert(claim.key.clone()) {
             Claimed::First
         } else {
@@ -52,13 +63,16 @@ impl DedupeStore for FakeDedupe {
     }
 }
 
-/// Values by (host, metric, stat); `default` answers anything else; `absent` never answers.
+/// Per-period datapoints by (host, metric); `default` answers anything else with one
+/// datapoint; `absent` never answers; `forbidden` is refused (StatusCode Forbidden).
 #[derive(Default)]
 struct FakeMetrics {
-    values: BTreeMap<(String, String, Stat), f64>,
+    values: BTreeMap<(String, String), Vec<f64>>,
     default: Option<f64>,
     absent: Vec<(String, String)>,
+    forbidden: Vec<String>,
     transform_hosts: Vec<String>,
+    transform_truncated: bool,
     fail_fetch: Mutex<Option<Retry>>,
     requests: Mutex<Vec<MetricRequest>>,
     discoveries: Mutex<Vec<HostDiscovery>>,
@@ -74,6 +88,9 @@ impl FakeMetrics {
     fn requests(&self) -> Vec<MetricRequest> {
         self.requests.lock().unwrap().clone()
     }
+    fn discoveries(&self) -> Vec<HostDiscovery> {
+        self.discoveries.lock().unwrap().clone()
+    }
 }
 
 impl HostMetrics for FakeMetrics {
@@ -82,34 +99,40 @@ impl HostMetrics for FakeMetrics {
         if let Some(retry) = *self.fail_fetch.lock().unwrap() {
             return Err(aws_error("GetMetricData", "Throttling", retry));
         }
-        let mut out = MetricValues::new();
+        let mut out = MetricValues::default();
         for q in &request.queries {
-            if self
-                .absent
-                .contains(&(q.host.clone(), q.metric_name.clone()))
-            {
+            let pair = (q.host.clone(), q.metric_name.clone());
+            if self.absent.contains(&pair) {
+                continue;
+            }
+            if self.forbidden.contains(&q.host) {
+                out.forbidden
+                    .insert(q.id.clone(), "AccessDenied: no OAM link".into());
                 continue;
             }
             let v = self
                 .values
-                .get(&(q.host.clone(), q.metric_name.clone(), q.stat))
-                .copied()
-                .or(self.default);
+                .get(&pair)
+                .cloned()
+                .or(self.default.map(|v| vec![v]));
             if let Some(v) = v {
-                out.insert(q.id.clone(), vec![v]);
+                out.series.insert(q.id.clone(), v);
             }
         }
         Ok(out)
     }
 
-    async fn discover_hosts(&self, request: &HostDiscovery) -> Result<Vec<String>, AwsError> {
+    async fn discover_hosts(&self, request: &HostDiscovery) -> Result<DiscoveredHosts, AwsError> {
         self.discoveries.lock().unwrap().push(request.clone());
-        Ok(self
-            .transform_hosts
-            .iter()
-            .filter(|h| h.starts_with(&format!("{}/", request.job_name)))
-            .cloned()
-            .collect())
+        Ok(DiscoveredHosts {
+            hosts: self
+                .transform_hosts
+                .iter()
+                .filter(|h| h.starts_with(&format!("{}/", request.job_name)))
+                .cloned()
+                .collect(),
+            truncated: self.transform_truncated,
+        })
     }
 }
 
@@ -347,9 +370,12 @@ async fn every_sample_in_events() {
             assert_eq!(reports(&a.sink, kind).len(), 1, "{file}");
         }
         let puts = a.dedupe.claims().len();
+        // The first InService of an endpoint also claims its time to InService (once per
+        // endpoint creation).
+        let extra = usize::from(file.starts_with("endpoint-state-change"));
         assert_eq!(
             puts,
-            usize::from(*want == Disposition::Counted),
+            usize::from(*want == Disposition::Counted) + extra,
             "{file}: PutItem calls"
         );
     }
@@ -364,24 +390,14 @@ async fn every_sample_in_events() {
 #[tokio::test]
 async fn completed_training_sample_report() {
     let a = augmenter(FakeMetrics {
-        values: [
+        // Per-minute averages of summed cores: mean 200, highest 380.
+        values: [(
             (
-                (
-                    "sagewatch-demo-train-1/algo-1".into(),
-                    "CPUUtilization".into(),
-                    Stat::Average,
-                ),
-                200.0,
+                "sagewatch-demo-train-1/algo-1".into(),
+                "CPUUtilization".into(),
             ),
-            (
-                (
-                    "sagewatch-demo-train-1/algo-1".into(),
-                    "CPUUtilization".into(),
-                    Stat::Maximum,
-                ),
-                380.0,
-            ),
-        ]
+            vec![380.0, 20.0, 200.0],
+        )]
         .into_iter()
         .collect(),
         ..FakeMetrics::uniform(12.5)
@@ -411,19 +427,20 @@ async fn completed_training_sample_report() {
     assert_eq!(r["missing"], json!([]));
     assert_eq!(r["tags"], json!({"project": "sagewatch"}));
     assert_eq!(r["hosts"][0]["host"], "sagewatch-demo-train-1/algo-1");
-    // One GetMetricData request: 1 host × 3 metrics (no GPU on m5) × 2 stats, exact Host.
+    // One GetMetricData request: 1 host × 3 metrics (no GPU on m5), exact Host.
     let reqs = a.metrics.requests();
     assert_eq!(reqs.len(), 1);
-    assert_eq!(reqs[0].queries.len(), 6);
+    assert_eq!(reqs[0].queries.len(), 3);
     assert!(reqs[0]
         .queries
         .iter()
         .all(|q| q.host == "sagewatch-demo-train-1/algo-1"
             && q.namespace == "/aws/sagemaker/TrainingJobs"
             && q.account_id.is_none()));
-    // Data from June 2024 read on 2024-06-11: minute granularity, the whole job in one period.
-    assert_eq!(reqs[0].queries[0].period, 1800);
+    // Data from June 2024 read on 2024-06-11: minute granularity, one Average per minute.
+    assert_eq!(reqs[0].queries[0].period, 60);
     assert_eq!(reqs[0].start.to_rfc3339(), "2024-06-10T12:02:00+00:00");
+    assert_eq!(reqs[0].end.to_rfc3339(), "2024-06-10T12:32:00+00:00");
     assert_eq!(
         a.dedupe.claims()[0].key,
         "123456789012#training#sagewatch-demo-train-1#Completed"
@@ -529,9 +546,9 @@ async fn doc_verbatim_sample_unknown_type_three_hosts_raw_values() {
     );
     assert_eq!(r["hosts"][0]["gpu_utilization_raw_max"], 150.0);
     assert!(r.get("underutilized").is_none(), "cannot tell from raw 150");
-    // Unknown type: all five metrics asked for; start == end still gives a valid window.
+    // Unknown type: all five metrics asked for; start == end still gives one granule.
     let q = &a.metrics.requests()[0];
-    assert_eq!(q.queries.len(), 3 * 5 * 2);
+    assert_eq!(q.queries.len(), 3 * 5);
     assert_eq!(
         (q.end - q.start).num_seconds(),
         i64::from(q.queries[0].period)
@@ -580,7 +597,7 @@ async fn gpu_job_missing_series_and_underutilized() {
     let [emf] = emf_with(&a.sink, "Underutilized").try_into().unwrap();
     assert_eq!(emf["Underutilized"], 1.0);
     assert_eq!(emf["InstanceType"], "ml.g5.12xlarge");
-    assert_eq!(a.metrics.requests()[0].queries.len(), 2 * 5 * 2);
+    assert_eq!(a.metrics.requests()[0].queries.len(), 2 * 5);
 }
 
 #[tokio::test]
@@ -836,7 +853,7 @@ async fn tuning_counts_end_states_with_best_objective() {
 }
 
 #[tokio::test]
-async fn endpoint_in_service_time_and_repeated_status() {
+async fn endpoint_in_service_time_once_per_creation() {
     let a = augmenter(FakeMetrics::default());
     direct(&a, sample("endpoint-state-change.json")).await;
     let [emf] = emf_with(&a.sink, "EndpointStatusChanges")
@@ -844,20 +861,199 @@ async fn endpoint_in_service_time_and_repeated_status() {
         .unwrap();
     assert_eq!(emf["Status"], "InService", "IN_SERVICE normalised");
     // CreationTime 1718038921203.0, LastModifiedTime 1718039430287.0 (float epoch-ms).
-    assert_eq!(emf["EndpointTimeToInServiceSeconds"], 509.084);
-    // A later update back to InService is a new change, not a duplicate.
+    let [time] = emf_with(&a.sink, "EndpointTimeToInServiceSeconds")
+        .try_into()
+        .unwrap();
+    assert_eq!(time["EndpointTimeToInServiceSeconds"], 509.084);
+    assert_eq!(time["Status"], "InService");
+    assert!(a
+        .dedupe
+        .claims()
+        .iter()
+        .any(|c| c.key
+            == "123456789012#endpoint#SagewatchDemoEndpoint#1718038921203#first_in_service"));
+
+    // An UpdateEndpoint back to InService days later: a new status change, counted, but not a
+    // time to InService (LastModifiedTime − CreationTime would be the endpoint's age).
     let mut later = sample("endpoint-state-change.json");
-    later["detail"]["LastModifiedTime"] = json!(1718049430287.0_f64);
+    later["detail"]["LastModifiedTime"] = json!(1718038921203.0_f64 + 3.0 * 86_400_000.0);
     assert_eq!(
         direct(&a, later).await.outcomes[0].result,
         Disposition::Counted
     );
+    assert_eq!(emf_with(&a.sink, "EndpointStatusChanges").len(), 2);
+    assert_eq!(emf_with(&a.sink, "EndpointTimeToInServiceSeconds").len(), 1);
+
+    // The first event delivered again: nothing new.
     assert_eq!(
         direct(&a, sample("endpoint-state-change.json"))
             .await
             .outcomes[0]
             .result,
         Disposition::Duplicate
+    );
+    assert_eq!(emf_with(&a.sink, "EndpointTimeToInServiceSeconds").len(), 1);
+
+    // Deleted and created again under the same name: a new creation, a new time.
+    let mut recreated = sample("endpoint-state-change.json");
+    recreated["detail"]["CreationTime"] = json!(1718100000000.0_f64);
+    recreated["detail"]["LastModifiedTime"] = json!(1718100300000.0_f64);
+    direct(&a, recreated).await;
+    let times = emf_with(&a.sink, "EndpointTimeToInServiceSeconds");
+    assert_eq!(times.len(), 2);
+    assert_eq!(times[1]["EndpointTimeToInServiceSeconds"], 300.0);
+}
+
+#[tokio::test]
+async fn endpoint_time_and_count_each_once_across_a_failed_put() {
+    let a = augmenter(FakeMetrics::default());
+    // The time's claim succeeds, the status change's fails: retry.
+    *a.dedupe.fail_keys_containing.lock().unwrap() = Some("#InService#".into());
+    let err = invoke(&a, sample("endpoint-state-change.json"))
+        .await
+        .expect_err("retryable");
+    assert!(err.contains("retryable"), "{err}");
+    assert!(emf_with(&a.sink, "EndpointStatusChanges").is_empty());
+    *a.dedupe.fail_keys_containing.lock().unwrap() = None;
+    assert_eq!(
+        direct(&a, sample("endpoint-state-change.json"))
+            .await
+            .outcomes[0]
+            .result,
+        Disposition::Counted
+    );
+    assert_eq!(emf_with(&a.sink, "EndpointStatusChanges").len(), 1);
+    assert_eq!(emf_with(&a.sink, "EndpointTimeToInServiceSeconds").len(), 1);
+}
+
+#[tokio::test]
+async fn forbidden_series_are_missing_with_the_reason_and_the_job_counted() {
+    let mut e = sample("training-job-state-change.json");
+    e["detail"]["ResourceConfig"]["InstanceCount"] = json!(2);
+    let a = augmenter(FakeMetrics {
+        forbidden: vec!["sagewatch-demo-train-1/algo-2".into()],
+        ..FakeMetrics::uniform(40.0)
+    });
+    assert_eq!(direct(&a, e).await.outcomes[0].result, Disposition::Counted);
+    let [r] = reports(&a.sink, "job_summary").try_into().unwrap();
+    assert_eq!(
+        r["missing"],
+        json!([
+            "sagewatch-demo-train-1/algo-2/CPUUtilization",
+            "sagewatch-demo-train-1/algo-2/MemoryUtilization",
+            "sagewatch-demo-train-1/algo-2/DiskUtilization"
+        ])
+    );
+    assert_eq!(
+        r["utilization_note"],
+        "GetMetricData refused 3 series (Forbidden: AccessDenied: no OAM link)"
+    );
+    assert_eq!(r["memory_utilization_avg"], 40.0, "algo-1 still counts");
+}
+
+fn transform_event(end: &str) -> Value {
+    let mut e = sample("transform-job-state-change.json");
+    e["detail"]["TransformEndTime"] = json!(end);
+    e["time"] = json!(end);
+    e
+}
+
+#[tokio::test]
+async fn transform_hosts_not_listed_yet_is_retried_then_missing() {
+    let a = augmenter(FakeMetrics::uniform(10.0));
+    // Ended 10 minutes before "now" (2024-06-11T00:00Z): ListMetrics may not list it yet.
+    let err = invoke(&a, transform_event("2024-06-10T23:50:00Z"))
+        .await
+        .expect_err("retryable");
+    assert!(err.contains("HostsNotListedYet"), "{err}");
+    assert!(a.dedupe.claims().is_empty(), "the key is not taken");
+    assert!(a.sink.lines().is_empty());
+    // Ended 20 minutes ago: none listed means none; counted with the hosts missing.
+    let s = direct(&a, transform_event("2024-06-10T23:40:00Z")).await;
+    assert_eq!(s.outcomes[0].result, Disposition::Counted);
+    let [r] = reports(&a.sink, "job_summary").try_into().unwrap();
+    assert_eq!(r["missing"], json!(["sagewatch-demo-transform-1/*"]));
+}
+
+#[tokio::test]
+async fn transform_discovery_uses_recently_active_and_says_when_truncated() {
+    let host = "sagewatch-demo-transform-1/i-0aaa-us-east-1a".to_owned();
+    let a = augmenter(FakeMetrics {
+        transform_hosts: vec![host.clone()],
+        transform_truncated: true,
+        ..FakeMetrics::uniform(10.0)
+    });
+    // Ended 1 hour ago: RecentlyActive=PT3H.
+    direct(&a, transform_event("2024-06-10T23:00:00Z")).await;
+    // Ended 4 hours ago (sample key differs by end time? no: by status; use another job name).
+    let mut old = transform_event("2024-06-10T20:00:00Z");
+    old["detail"]["TransformJobName"] = json!("sagewatch-demo-transform-1");
+    old["detail"]["TransformJobStatus"] = json!("Completed");
+    direct(&a, old).await;
+    let d = a.metrics.discoveries();
+    assert_eq!(
+        d.iter().map(|d| d.recently_active).collect::<Vec<_>>(),
+        vec![true, false]
+    );
+    let reports = reports(&a.sink, "job_summary");
+    assert_eq!(reports.len(), 2);
+    assert_eq!(reports[0]["hosts"][0]["host"], host.as_str());
+    assert!(
+        reports[0]["utilization_note"]
+            .as_str()
+            .is_some_and(|n| n.contains("host list truncated")),
+        "{}",
+        reports[0]
+    );
+}
+
+#[tokio::test]
+async fn neuron_instances_are_not_judged_underutilized_on_cpu() {
+    for t in ["ml.trn1.32xlarge", "ml.inf2.24xlarge"] {
+        let mut e = sample("training-job-state-change.json");
+        e["detail"]["ResourceConfig"]["InstanceType"] = json!(t);
+        let a = augmenter(FakeMetrics::uniform(1.0)); // CPU nearly idle
+        direct(&a, e).await;
+        let [r] = reports(&a.sink, "job_summary").try_into().unwrap();
+        assert!(r.get("underutilized").is_none(), "{t}: {r}");
+        assert!(
+            r["cpu_utilization_max"].as_f64().is_some(),
+            "CPU still reported"
+        );
+        let [emf] = emf_with(&a.sink, "JobCount").try_into().unwrap();
+        assert!(emf.get("Underutilized").is_none(), "{t}");
+    }
+}
+
+#[tokio::test]
+async fn invalid_event_reasons_are_redacted() {
+    let secret = "AKIAIOSFODNN7EXAMPLE";
+    let mut e = sample("training-job-state-change.json");
+    e["detail"]["ResourceConfig"] = json!(secret);
+    let a = augmenter(FakeMetrics::uniform(1.0));
+    let s = direct(&a, e.clone()).await;
+    assert_eq!(s.outcomes[0].result, Disposition::Invalid);
+    // The same body in an SQS message.
+    let batch = json!({"Records": [{
+        "messageId": "m-1", "receiptHandle": "r", "body": e.to_string(),
+        "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"
+    }]});
+    invoke(&a, batch).await.unwrap();
+    let invalid = emf_with(&a.sink, "InvalidEvents");
+    assert_eq!(invalid.len(), 2);
+    for line in a.sink.lines() {
+        assert!(!line.contains(secret), "{line}");
+    }
+    assert!(
+        !s.outcomes[0].detail.contains(secret),
+        "{}",
+        s.outcomes[0].detail
+    );
+    assert!(
+        invalid[0]["reason"].as_str().unwrap().contains("[REDACTED"),
+        "{}",
+        invalid[0]
     );
 }
 
@@ -1038,5 +1234,5 @@ async fn demo_sample_two_gpu_hosts() {
     assert_eq!(r["instance_seconds"], 5400);
     assert_eq!(r["cpu_utilization_max"], 1.0, "8 % summed over 8 vCPUs");
     assert_eq!(r["underutilized"], true, "GPU max 8 % < 20 %");
-    assert_eq!(a.metrics.requests()[0].queries.len(), 2 * 5 * 2);
+    assert_eq!(a.metrics.requests()[0].queries.len(), 2 * 5);
 }

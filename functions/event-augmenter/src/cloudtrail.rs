@@ -1,5 +1,15 @@
-//! Which SageMaker API calls deserve an `api_audit` line: destructive or security-relevant
-//! ones, and any call that was denied. One table; the first matching rule gives the reason.
+//! CloudTrail "AWS API Call via CloudTrail" events from SageMaker: `ApiCalls` by [EventName]
+//! and [EventName, ErrorCode], and an `api_audit` line for destructive or security-relevant
+//! calls and any call that was denied. One table; the first matching rule gives the reason.
+
+use crate::ports::{DedupeStore, HostMetrics, Sink};
+use crate::records::{self, emf_timestamp};
+use crate::{dedupe_key, non_empty, redacted, Augmenter, Failure, Processed};
+use chrono::{DateTime, Utc};
+use sagewatch::events::{CloudTrailApiCall, SageMakerEvent};
+use sagewatch::redact::redact_json;
+use sagewatch::report::{self, Kind};
+use serde_json::{json, Value};
 
 /// How a rule matches the CloudTrail `eventName`.
 #[derive(Debug, Clone, Copy)]
@@ -65,6 +75,61 @@ pub fn audit_reason(event_name: &str, error_code: Option<&str>) -> Option<&'stat
             Match::Exact(e) => event_name == *e,
         })
         .map(|(_, reason)| *reason)
+}
+
+impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
+    pub(crate) async fn api_call(
+        &self,
+        event: &SageMakerEvent,
+        c: &CloudTrailApiCall,
+        now: DateTime<Utc>,
+    ) -> Result<Processed, Failure> {
+        let Some(name) = non_empty(c.event_name.as_deref()) else {
+            return Err(Failure::Invalid(
+                "CloudTrail record without eventName".into(),
+            ));
+        };
+        let Some(id) = non_empty(c.event_id.as_deref()).or(non_empty(event.id.as_deref())) else {
+            return Err(Failure::Invalid(
+                "CloudTrail record without eventID or event id".into(),
+            ));
+        };
+        let account = event
+            .account
+            .as_deref()
+            .or(c.recipient_account_id.as_deref())
+            .unwrap_or("unknown");
+        let key = dedupe_key(&[account, "api_call", id]);
+        let error_code = non_empty(c.error_code.as_deref());
+        let at = emf_timestamp(c.event_time.or(event.time), now);
+        let mut lines =
+            records::api_call_counter(&self.config.metrics_namespace, at, name, error_code);
+        if let Some(reason) = audit_reason(name, error_code) {
+            let mut params = c.request_parameters.clone().unwrap_or(Value::Null);
+            redact_json(&mut params);
+            lines.push(report::render(
+                Kind::ApiAudit,
+                json!({
+                    "event_name": name,
+                    "event_source": c.event_source,
+                    "event_time": c.event_time,
+                    "error_code": error_code,
+                    "error_message": redacted(non_empty(c.error_message.as_deref())),
+                    "user_arn": c.user_identity.arn,
+                    "user_type": c.user_identity.kind,
+                    "source_ip": c.source_ip_address,
+                    "user_agent": c.user_agent,
+                    "request_parameters": params,
+                    "account": account,
+                    "region": c.aws_region.as_deref().or(event.region.as_deref()),
+                    "audit_reason": reason,
+                    "event_id": id,
+                }),
+            ));
+        }
+        let detail = format!("{name} {}", error_code.unwrap_or("ok"));
+        self.count_once(key, event, lines, now, detail).await
+    }
 }
 
 #[cfg(test)]

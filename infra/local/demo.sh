@@ -55,7 +55,7 @@ for _ in $(seq 1 300); do
   sleep 0.5
 done
 
-GPU_SAMPLE=functions/event-augmenter/demo/training-gpu-2-hosts.json
+GPU_SAMPLE=events/training-job-state-change-gpu-2-hosts.json
 
 invoke() {
   local fn=$1 file=$2 what=$3

@@ -58,7 +58,7 @@ FAILED_TRANSFORM_LOGS = {
 # GPU_SAMPLE (2 x ml.g5.2xlarge: 8 vCPUs, 1 GPU each). algo-2 reports no GPU metrics, so the
 # report shows two `missing` series. Values are sums over cores/GPUs, as SageMaker publishes them.
 DEDUPE_TABLE = "sagewatch-demo-dedupe"
-GPU_SAMPLE = "functions/event-augmenter/demo/training-gpu-2-hosts.json"
+GPU_SAMPLE = "events/training-job-state-change-gpu-2-hosts.json"
 HOST_SERIES = {
     "CPUUtilization": ([410.0, 520.0, 610.0, 580.0], [150.0, 180.0, 210.0, 160.0]),
     "MemoryUtilization": ([45.0, 52.0, 55.0, 50.0], [30.0, 33.0, 35.0, 31.0]),

@@ -22,6 +22,7 @@ fn event(name: &str) -> SageMakerEvent {
 /// Which typed value each EventBridge sample must become.
 const EVENT_SAMPLES: &[(&str, &str)] = &[
     ("training-job-state-change.json", "TrainingJob"),
+    ("training-job-state-change-gpu-2-hosts.json", "TrainingJob"),
     ("training-job-state-change-failed.json", "TrainingJob"),
     ("training-job-state-change-stopping.json", "TrainingJob"),
     ("training-job-state-change-doc-verbatim.json", "TrainingJob"),

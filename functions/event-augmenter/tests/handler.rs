@@ -1218,7 +1218,7 @@ fn long_keys_are_shortened_stably() {
 #[tokio::test]
 async fn demo_sample_two_gpu_hosts() {
     let path = format!(
-        "{}/demo/training-gpu-2-hosts.json",
+        "{}/../../events/training-job-state-change-gpu-2-hosts.json",
         env!("CARGO_MANIFEST_DIR")
     );
     let event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();

@@ -69,6 +69,7 @@ const SAMPLES: &[(&str, &[Route])] = &[
     ),
     ("training-job-state-change-stopping.json", &[StateChange]),
     ("training-job-state-change.json", &[StateChange]),
+    ("training-job-state-change-gpu-2-hosts.json", &[StateChange]),
     ("transform-job-state-change.json", &[StateChange, FailedJob]),
     // Feature groups have no dedicated handling, but they are SageMaker state changes.
     ("unknown-detail-type.json", &[StateChange]),

@@ -1,4 +1,5 @@
 use super::*;
+use proptest::prelude::*;
 
 fn reason(text: &str) -> Vec<Line<'_>> {
     text.lines()
@@ -156,4 +157,445 @@ fn odd_input_never_panics_and_stays_bounded() {
         .signature
         .as_ref()
         .is_none_or(|s| s.pattern.chars().count() <= signature::MAX_PATTERN_CHARS + 1));
+}
+
+/// The classifier as it was before the line prefilter (one `RegexSet` pass and one `find_iter`
+/// per matched rule over all lines joined with `\n`), kept verbatim as the definition the fast
+/// path must agree with.
+mod reference {
+    use super::super::*;
+    use regex::RegexSet;
+
+    static SET: LazyLock<RegexSet> =
+        LazyLock::new(|| RegexSet::new(RULES.iter().map(|r| r.pattern)).unwrap());
+    static EACH: LazyLock<Vec<Regex>> = LazyLock::new(|| {
+        RULES
+            .iter()
+            .map(|r| Regex::new(r.pattern).unwrap())
+            .collect()
+    });
+
+    pub fn classify(lines: &[Line<'_>], instance_type: Option<&str>) -> Classification {
+        let mut all = String::with_capacity(lines.iter().map(|l| l.text.len() + 1).sum());
+        let mut line_starts = Vec::with_capacity(lines.len());
+        for l in lines {
+            line_starts.push(all.len());
+            all.push_str(l.text);
+            all.push('\n');
+        }
+        let matched: Vec<usize> = SET.matches(&all).into_iter().collect();
+        if matched.is_empty() {
+            return unknown(lines, instance_type);
+        }
+        let mut hits: Vec<(usize, usize)> = Vec::new();
+        for &ri in &matched {
+            let rule = &RULES[ri];
+            let mut previous = usize::MAX;
+            for m in EACH[ri].find_iter(&all) {
+                let li = line_starts
+                    .partition_point(|&start| start < m.end())
+                    .saturating_sub(1);
+                if li != previous && !rule.unless.iter().any(|u| lines[li].text.contains(u)) {
+                    hits.push((li, ri));
+                }
+                previous = li;
+            }
+        }
+        hits.sort_unstable();
+        let best = hits
+            .iter()
+            .map(|&(li, ri)| {
+                let bonus = if is_job_field(lines[li].source) { 5 } else { 0 };
+                (RULES[ri].priority as u16 + bonus, li, ri)
+            })
+            .max();
+        let Some((score, decisive, rule_index)) = best else {
+            return unknown(lines, instance_type);
+        };
+        let rule = &RULES[rule_index];
+        let mut evidence_lines: Vec<usize> = vec![decisive];
+        for (li, ri) in hits.iter().rev() {
+            if evidence_lines.len() >= MAX_EVIDENCE {
+                break;
+            }
+            if RULES[*ri].category == rule.category && !evidence_lines.contains(li) {
+                evidence_lines.push(*li);
+            }
+        }
+        evidence_lines.sort_unstable();
+        let facts = extract_facts(lines, &evidence_lines, instance_type);
+        Classification {
+            category: rule.category,
+            confidence: match score {
+                85.. => 0.95,
+                75..=84 => 0.85,
+                50..=74 => 0.7,
+                _ => 0.5,
+            },
+            evidence: evidence_lines
+                .iter()
+                .map(|&i| evidence(&lines[i]))
+                .collect(),
+            hint: render_hint(rule.hint, &facts),
+            signature: Some(signature::signature(&crate::redact::redact(
+                lines[decisive].text,
+            ))),
+            facts,
+        }
+    }
+
+    fn unknown(lines: &[Line<'_>], instance_type: Option<&str>) -> Classification {
+        let mut picked: Vec<usize> = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| is_job_field(l.source))
+            .map(|(i, _)| i)
+            .take(2)
+            .collect();
+        let errorish: Vec<usize> = lines
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(i, l)| {
+                !picked.contains(i) && {
+                    let t = l.text.to_ascii_lowercase();
+                    t.contains("error") || t.contains("fail") || t.contains("exception")
+                }
+            })
+            .map(|(i, _)| i)
+            .take(MAX_EVIDENCE - picked.len())
+            .collect();
+        picked.extend(errorish);
+        picked.sort_unstable();
+        let facts = extract_facts(lines, &picked, instance_type);
+        let decisive = picked.last().map(|&i| lines[i].text);
+        Classification {
+            category: Category::Unknown,
+            confidence: 0.0,
+            evidence: picked.iter().map(|&i| evidence(&lines[i])).collect(),
+            hint: "No known failure pattern matched. Read the evidence lines and the job's logs; if this failure recurs, its signature groups the occurrences.".to_owned(),
+            signature: decisive.map(|d| signature::signature(&crate::redact::redact(d))),
+            facts,
+        }
+    }
+
+    fn extract_facts(
+        lines: &[Line<'_>],
+        preferred: &[usize],
+        instance_type: Option<&str>,
+    ) -> Facts {
+        let order = preferred.iter().copied().chain(0..lines.len());
+        let mut facts = Facts {
+            instance_type: instance_type.map(str::to_owned),
+            ..Facts::default()
+        };
+        for i in order {
+            let text = lines[i].text;
+            if facts.hyperparameter.is_none() {
+                facts.hyperparameter = first_capture(&HYPERPARAMETER, text);
+            }
+            if facts.s3_uri.is_none() {
+                facts.s3_uri = first_capture(&S3_URI, text)
+                    .map(|u| u.trim_end_matches(['.', ';', ':']).to_owned());
+            }
+            if facts.exit_code.is_none() {
+                facts.exit_code = first_capture(&EXIT_CODE, text).and_then(|c| c.parse().ok());
+            }
+            if facts.instance_type.is_none() {
+                facts.instance_type = first_capture(&INSTANCE_TYPE, text);
+            }
+        }
+        facts
+    }
+}
+
+fn assert_same_as_reference(lines: &[Line<'_>], instance_type: Option<&str>) {
+    assert_eq!(
+        classify(lines, instance_type),
+        reference::classify(lines, instance_type),
+        "{lines:#?}"
+    );
+}
+
+fn log(texts: &[&'static str]) -> Vec<Line<'static>> {
+    texts
+        .iter()
+        .map(|&text| Line {
+            source: "algo-1",
+            timestamp: None,
+            text,
+        })
+        .collect()
+}
+
+#[test]
+fn every_rule_has_a_literal_so_most_lines_skip_the_regexes() {
+    let compiled = COMPILED.as_ref().unwrap();
+    assert_eq!(
+        compiled.always, 0,
+        "a rule or fact pattern requires no literal"
+    );
+    // Rules whose matches can span lines have a literal-guarded line-end test, none needs the
+    // joined text from the first line.
+    assert!(compiled.crossing.iter().all(|c| c.line_end.is_some()));
+    assert!(compiled.scanner.literal_count() > RULES.len());
+}
+
+#[test]
+fn matches_across_lines_count_as_in_the_joined_text() {
+    let cases: &[&[&'static str]] = &[
+        // `,\s*exit code` runs into the next line: the hit is on the `exit code` line.
+        &["ok", "ValueError,  ", "", "  exit code 2", "done"],
+        // Blank lines before a leading `^\s*`: same line as without them.
+        &["", "   ", "ValueError: bad", "ExecuteUserScriptError:"],
+        // A hyperparameter name broken over lines.
+        &[
+            "ClientError: Additional properties are not allowed ('learning",
+            "rate' was unexpected)",
+        ],
+        &[
+            "Additional properties are not allowed ('a",
+            "no quote here",
+            "b' was unexpected) and ('c' was unexpected)",
+        ],
+    ];
+    for lines in cases {
+        assert_same_as_reference(&log(lines), None);
+    }
+    let c = classify(&log(cases[0]), None);
+    assert_eq!(c.evidence[0].text, "exit code 2");
+}
+
+#[test]
+fn case_variants_outside_ascii_still_match() {
+    // `(?i)` folds KELVIN SIGN to k and LONG S to s; the lowercased prefilter must not lose them.
+    for text in [
+        "NoSuch\u{212A}ey",
+        "No \u{17F}pace left on device",
+        "OOM\u{212A}illed",
+    ] {
+        let lines = log(&[text]);
+        assert_same_as_reference(&lines, None);
+        assert_ne!(classify(&lines, None).category, Category::Unknown, "{text}");
+    }
+}
+
+#[test]
+fn long_lines_and_many_lines_agree_with_the_reference() {
+    let long = format!(
+        "{}CUDA out of memory{}",
+        "x".repeat(70_000),
+        "y".repeat(150_000)
+    );
+    let filler: Vec<String> = (0..5000)
+        .map(|i| format!("step {i} loss 0.{i} s3://b/k{i}"))
+        .collect();
+    let mut lines: Vec<Line<'_>> = filler
+        .iter()
+        .map(|t| Line {
+            source: "algo-1",
+            timestamp: Some(1),
+            text: t,
+        })
+        .collect();
+    lines.insert(
+        4000,
+        Line {
+            source: "algo-2",
+            timestamp: None,
+            text: &long,
+        },
+    );
+    lines.insert(
+        100,
+        Line {
+            source: "algo-2",
+            timestamp: None,
+            text: "KeyError: 'eta' exit code 3 on ml.p3.2xlarge",
+        },
+    );
+    assert_same_as_reference(&lines, None);
+    assert_same_as_reference(&lines[..4000], Some("ml.m5.large"));
+    assert_same_as_reference(&lines[200..300], None);
+}
+
+/// The pattern without its zero-width assertions (which proptest cannot generate): it matches
+/// a superset of the pattern's matches and requires the same literals.
+fn without_looks(hir: &Hir) -> Hir {
+    use regex_syntax::hir::{Capture, HirKind, Repetition};
+    match hir.kind() {
+        HirKind::Look(_) => Hir::empty(),
+        HirKind::Empty | HirKind::Literal(_) | HirKind::Class(_) => hir.clone(),
+        HirKind::Repetition(r) => Hir::repetition(Repetition {
+            sub: Box::new(without_looks(&r.sub)),
+            ..r.clone()
+        }),
+        HirKind::Capture(c) => Hir::capture(Capture {
+            sub: Box::new(without_looks(&c.sub)),
+            ..c.clone()
+        }),
+        HirKind::Concat(items) => Hir::concat(items.iter().map(without_looks).collect()),
+        HirKind::Alternation(alts) => Hir::alternation(alts.iter().map(without_looks).collect()),
+    }
+}
+
+/// Every pattern the scanner stands guard for, with its required literals.
+fn guarded_patterns() -> Vec<(String, Hir, literals::Required)> {
+    let mut out = Vec::new();
+    let mut add = |name: String, hir: Hir| {
+        let required = literals::required(&hir).expect("every pattern requires a literal");
+        out.push((name, hir, required));
+    };
+    for rule in RULES {
+        let hir = literals::parse(rule.pattern).unwrap();
+        if let Some(prefix) = literals::crossing_prefix(&hir) {
+            add(format!("line end of {}", rule.pattern), prefix);
+        }
+        add(rule.pattern.to_owned(), hir);
+    }
+    for (re, _) in &FACTS {
+        let re = re.as_ref().unwrap().as_str();
+        add(re.to_owned(), literals::parse(re).unwrap());
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, .. ProptestConfig::default() })]
+
+    /// The prefilter is sound: whatever a pattern matches holds one of its literals.
+    #[test]
+    fn every_match_holds_a_required_literal(seed in any::<u64>()) {
+        use proptest::strategy::ValueTree;
+        use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+        let mut runner = TestRunner::new_with_rng(
+            Config::default(),
+            TestRng::from_seed(RngAlgorithm::ChaCha, &[seed as u8; 32]),
+        );
+        for (name, hir, required) in guarded_patterns() {
+            let strategy = proptest::string::string_regex_parsed(&without_looks(&hir)).unwrap();
+            for _ in 0..20 {
+                let s = strategy.new_tree(&mut runner).unwrap().current();
+                let held = required.literals.iter().any(|l| {
+                    s.as_bytes().windows(l.bytes.len()).any(|w| l.matches(w))
+                }) || s.chars().any(|c| required.specials.contains(&c));
+                prop_assert!(held, "{name}: {s:?} holds none of {:?}", required.literals);
+            }
+        }
+    }
+}
+
+/// Pieces of real failure text, the rules' trigger words and their look-alikes, and noise.
+const PIECES: &[&str] = &[
+    "CUDA out of memory. Tried to allocate 2.00 GiB",
+    "torch.cuda.OutOfMemoryError",
+    "ExecuteUserScriptError",
+    "ExitCode 137",
+    "exit code: 139",
+    "exit_code=1",
+    "Exitcode 9",
+    "signal: 9",
+    "Signals.SIGKILL",
+    "OOMKilled",
+    "No space left on device",
+    "ENOSPC",
+    "NCCL error",
+    "ProcessGroupNCCL.cpp:1191",
+    "CUDA error: device-side assert triggered",
+    "Xid",
+    "Cannot pull algorithm container",
+    "manifest for x:1 not found",
+    "manifest unknown",
+    "exec format error",
+    "Additional properties are not allowed ('",
+    "learning_rat",
+    "' was unexpected)",
+    "is not valid under any of the given schemas",
+    "Hyperparameter eta: 5 is not in",
+    "cannot copy sequence with size 13 to array axis with dimension 12",
+    "Unable to parse csv",
+    "UnicodeDecodeError",
+    "No S3 objects found under S3 URL",
+    "s3://bucket/train/a.csv",
+    "NoSuchKey",
+    "An error occurred (AccessDenied) when calling the GetObject operation: Access Denied",
+    "SM_CHANNEL_TRAIN",
+    "is not authorized to perform",
+    "kms:Decrypt access denied",
+    "KMSAccessDeniedException",
+    "ResourceLimitExceeded",
+    "CapacityError",
+    "MaxRuntimeExceeded",
+    "timed out after 30",
+    "InternalServerError",
+    "We encountered an internal error",
+    "ModuleNotFoundError: No module named 'x'",
+    "has no attribute 'y'",
+    "ValueError:",
+    "ValueError,",
+    "SomeError, ",
+    "exit code",
+    "  exit code 1",
+    "x' was unexpected)",
+    "KeyError: 'lr'",
+    "foo.BarException:",
+    "Segmentation fault",
+    "Error for Training job",
+    "Reason: AlgorithmError",
+    "UnexpectedStatusException",
+    "ml.p3.2xlarge",
+    "parameter 'depth'",
+    "for 'num_round' which is required",
+    "Traceback (most recent call last):",
+    "epoch 3 loss 0.41",
+    "INFO",
+    "failed",
+    "exception",
+    "error",
+    "   ",
+    "\t",
+    "'",
+    "é█",
+    "\u{212A}",
+    "\u{17F}",
+    "0x7f",
+    "",
+];
+
+fn text_strategy() -> impl Strategy<Value = String> {
+    let piece = (
+        prop::sample::select(PIECES),
+        // 0: as is, 1: lower, 2: upper, 3: k/s as their non-ASCII case variants.
+        0u8..4,
+        prop::sample::select(&["", " ", "\n", ": ", ", ", "\n  ", "'"][..]),
+    )
+        .prop_map(|(p, case, sep)| {
+            let p = match case {
+                1 => p.to_lowercase(),
+                2 => p.to_uppercase(),
+                3 => p.replace('k', "\u{212A}").replace('s', "\u{17F}"),
+                _ => p.to_owned(),
+            };
+            format!("{p}{sep}")
+        });
+    prop::collection::vec(piece, 0..4).prop_map(|pieces| pieces.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, .. ProptestConfig::default() })]
+
+    #[test]
+    fn same_results_as_the_joined_text_reference(
+        lines in prop::collection::vec(
+            (prop::sample::select(&["FailureReason", "ExitMessage", "algo-1", "algo-2"][..]), text_strategy()),
+            0..12,
+        ),
+        instance_type in prop::option::of(Just("ml.g5.xlarge")),
+    ) {
+        let lines: Vec<Line<'_>> = lines
+            .iter()
+            .map(|(source, text)| Line { source, timestamp: None, text })
+            .collect();
+        assert_same_as_reference(&lines, instance_type);
+    }
 }

@@ -149,7 +149,7 @@ impl Scanner {
             }
         }
         let longest = kept.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
-        // Sorted by length, so each Teddy group compares as many leading bytes as it can.
+        // In length order, so literals of similar length share a group.
         let (non_ascii, ascii): (Vec<_>, Vec<_>) =
             kept.into_iter().partition(|(l, _)| !l.is_ascii());
         let mut groups = Vec::new();
@@ -163,9 +163,15 @@ impl Scanner {
             });
             Some(())
         };
-        let mut ascii = ascii.into_iter().peekable();
-        while ascii.peek().is_some() {
-            add(ascii.by_ref().take(GROUP).collect(), false)?;
+        // Teddy compares as many leading bytes as its group's shortest literal has (up to 4):
+        // the few shorter literals get a group of their own.
+        let (short, long): (Vec<_>, Vec<_>) = ascii.into_iter().partition(|(l, _)| l.len() < 4);
+        if !short.is_empty() {
+            add(short, false)?;
+        }
+        let mut long = long.into_iter().peekable();
+        while long.peek().is_some() {
+            add(long.by_ref().take(GROUP).collect(), false)?;
         }
         if !non_ascii.is_empty() {
             add(non_ascii, true)?;

@@ -353,6 +353,17 @@ mod tests {
     }
 
     #[test]
+    fn overlapping_occurrences_are_all_found() {
+        let scanner = Scanner::new(vec![
+            (literal("aab", false), 1),
+            (literal("abc", false), 2),
+            (literal("bcd", false), 4),
+        ])
+        .unwrap();
+        assert_eq!(tagged(&scanner, &[line("xaabcd")], 0), [(0, 1 | 2 | 4)]);
+    }
+
+    #[test]
     fn chunk_edges_and_long_lines() {
         let scanner = Scanner::new(vec![(literal("needle", false), 1)]).unwrap();
         let filler = "x".repeat(1000);

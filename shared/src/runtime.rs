@@ -54,6 +54,35 @@ impl Env {
         }
     }
 
+    /// A whole number of at least 1 (a count, a size, days), or the default when unset.
+    pub fn positive(&self, name: &str, default: u64) -> Result<u64, ConfigError> {
+        let v: u64 = self.parse_or(name, default)?;
+        if v == 0 {
+            return Err(ConfigError::Invalid {
+                name: name.to_owned(),
+                value: "0".to_owned(),
+                reason: "must be at least 1".to_owned(),
+            });
+        }
+        Ok(v)
+    }
+
+    /// `SAGEWATCH_METRICS_NAMESPACE` (default `SageWatch`), checked against CloudWatch's rules
+    /// at start-up: a bad value would otherwise drop every metric at run time.
+    pub fn metrics_namespace(&self) -> Result<String, ConfigError> {
+        const NAME: &str = "SAGEWATCH_METRICS_NAMESPACE";
+        let ns = self.or(NAME, "SageWatch");
+        if crate::emf::spec::valid_namespace(&ns) {
+            Ok(ns)
+        } else {
+            Err(ConfigError::Invalid {
+                name: NAME.to_owned(),
+                value: ns,
+                reason: "not a valid CloudWatch namespace".to_owned(),
+            })
+        }
+    }
+
     /// `true/false`, `1/0`, `yes/no`, `on/off` (any case).
     pub fn flag(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
         match self.raw(name) {
@@ -90,6 +119,17 @@ mod tests {
 
     // Each test uses its own variable names: tests run in parallel in one process.
     #[test]
+    fn the_metrics_namespace_is_checked_at_start_up() {
+        // The only test that sets this variable (tests in one binary share the environment).
+        std::env::set_var("SAGEWATCH_METRICS_NAMESPACE", "bad\nname");
+        assert!(Env.metrics_namespace().is_err());
+        std::env::set_var("SAGEWATCH_METRICS_NAMESPACE", "Team/SageWatch");
+        assert_eq!(Env.metrics_namespace().as_deref(), Ok("Team/SageWatch"));
+        std::env::remove_var("SAGEWATCH_METRICS_NAMESPACE");
+        assert_eq!(Env.metrics_namespace().as_deref(), Ok("SageWatch"));
+    }
+
+    #[test]
     fn errors_name_the_variable() {
         let env = Env;
         std::env::remove_var("SW_TEST_MISSING");
@@ -116,6 +156,13 @@ mod tests {
         assert!(env.flag("SW_TEST_FLAG2", false).unwrap());
         std::env::set_var("SW_TEST_LIST", " a, ,b ");
         assert_eq!(env.list("SW_TEST_LIST"), vec!["a", "b"]);
+        std::env::set_var("SW_TEST_ZERO", "0");
+        assert!(env
+            .positive("SW_TEST_ZERO", 3)
+            .unwrap_err()
+            .to_string()
+            .contains("at least 1"));
+        assert_eq!(env.positive("SW_TEST_UNSET_POSITIVE", 3), Ok(3));
         assert_eq!(env.parse_or::<u64>("SW_TEST_UNSET_NUM", 7).unwrap(), 7);
     }
 

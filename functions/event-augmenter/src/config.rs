@@ -1,7 +1,6 @@
 //! Configuration from the environment (the dedupe table name is the adapter's, read in
 //! `main.rs`).
 
-use sagewatch::emf::spec::valid_namespace;
 use sagewatch::error::ConfigError;
 use sagewatch::runtime::Env;
 
@@ -35,19 +34,12 @@ impl Config {
     /// SAGEWATCH_UNDERUTILIZED_PERCENT, SAGEWATCH_REPORT_TAG_KEYS (the table name is the adapter's).
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let d = Config::default();
-        let namespace = env.or("SAGEWATCH_METRICS_NAMESPACE", &d.metrics_namespace);
+        let namespace = env.metrics_namespace()?;
         let invalid = |name: &str, value: String, reason: &str| ConfigError::Invalid {
             name: name.to_owned(),
             value,
             reason: reason.to_owned(),
         };
-        if !valid_namespace(&namespace) {
-            return Err(invalid(
-                "SAGEWATCH_METRICS_NAMESPACE",
-                namespace,
-                "not a valid CloudWatch namespace",
-            ));
-        }
         let ttl: u32 = env.parse_or("SAGEWATCH_DEDUPE_TTL_DAYS", d.dedupe_ttl_days)?;
         if ttl == 0 {
             return Err(invalid(

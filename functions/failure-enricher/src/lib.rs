@@ -24,10 +24,11 @@ use request::{Input, Request, Via};
 use sagewatch::aws::target::{account_of_arn, Target};
 use sagewatch::classify::{classify, Classification, Line};
 use sagewatch::emf::{MetricRecord, Unit};
-use sagewatch::error::AwsError;
+use sagewatch::error::{AwsError, ConfigError};
 use sagewatch::lambda_runtime::{Error, LambdaEvent};
 use sagewatch::notify::{Notification, Notifier};
 use sagewatch::report::Kind;
+use sagewatch::runtime::Env;
 use sagewatch::tracing::{debug, error, info, warn};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -60,6 +61,28 @@ pub struct Enricher<J, L, N, R, W> {
     pub ledger: R,
     pub sink: W,
     pub config: Config,
+}
+
+impl Config {
+    /// SAGEWATCH_METRICS_NAMESPACE, SAGEWATCH_HOME_ACCOUNT, SAGEWATCH_CROSS_ACCOUNT_ROLE_NAME,
+    /// SAGEWATCH_LOG_MAX_HOSTS / _MAX_BYTES / _MAX_EVENTS (each at least 1).
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let d = LogBudget::default();
+        let size = |name: &str, default: usize| -> Result<usize, ConfigError> {
+            let v = env.positive(name, default as u64)?;
+            Ok(usize::try_from(v).unwrap_or(usize::MAX))
+        };
+        Ok(Config {
+            metrics_namespace: env.metrics_namespace()?,
+            home_account: env.optional("SAGEWATCH_HOME_ACCOUNT"),
+            cross_account_role: env.optional("SAGEWATCH_CROSS_ACCOUNT_ROLE_NAME"),
+            budget: LogBudget {
+                max_hosts: size("SAGEWATCH_LOG_MAX_HOSTS", d.max_hosts)?,
+                max_bytes: size("SAGEWATCH_LOG_MAX_BYTES", d.max_bytes)?,
+                max_events: size("SAGEWATCH_LOG_MAX_EVENTS", d.max_events)?,
+            },
+        })
+    }
 }
 
 impl<J: Jobs, L: Logs, N: Notifier, R: ReportLedger, W: Sink> Enricher<J, L, N, R, W> {

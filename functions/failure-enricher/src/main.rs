@@ -1,7 +1,6 @@
 //! Wiring only: tracing, configuration and SDK clients once per cold start, then the runtime.
 
 use failure_enricher::adapter::{DynamoLedger, JobAccounts};
-use failure_enricher::logs::LogBudget;
 use failure_enricher::ports::{AlwaysReport, ReportLedger, StdoutSink};
 use failure_enricher::{Config, Enricher};
 use sagewatch::aws::sns::SnsNotifier;
@@ -13,17 +12,7 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     init_tracing();
     let env = Env;
-    let defaults = LogBudget::default();
-    let config = Config {
-        metrics_namespace: env.or("SAGEWATCH_METRICS_NAMESPACE", "SageWatch"),
-        home_account: env.optional("SAGEWATCH_HOME_ACCOUNT"),
-        cross_account_role: env.optional("SAGEWATCH_CROSS_ACCOUNT_ROLE_NAME"),
-        budget: LogBudget {
-            max_hosts: env.parse_or("SAGEWATCH_LOG_MAX_HOSTS", defaults.max_hosts)?,
-            max_bytes: env.parse_or("SAGEWATCH_LOG_MAX_BYTES", defaults.max_bytes)?,
-            max_events: env.parse_or("SAGEWATCH_LOG_MAX_EVENTS", defaults.max_events)?,
-        },
-    };
+    let config = Config::from_env(&env)?;
     let topic = env.required("SAGEWATCH_ALERTS_TOPIC_ARN")?;
     let aws = load_aws_config().await;
     let notifier = SnsNotifier::new(sagewatch::aws_sdk_sns::Client::new(&aws), topic);
@@ -31,7 +20,7 @@ async fn main() -> Result<(), Error> {
     // Without a table every delivery reports (documented); with one, duplicates are dropped.
     match env.optional("SAGEWATCH_DEDUPE_TABLE") {
         Some(table) => {
-            let ttl_days = env.parse_or("SAGEWATCH_DEDUPE_TTL_DAYS", 30)?;
+            let ttl_days = env.positive("SAGEWATCH_DEDUPE_TTL_DAYS", 30)? as i64;
             let client = sagewatch::aws_sdk_dynamodb::Client::new(&aws);
             let ledger = DynamoLedger::new(client, table, ttl_days);
             serve(&accounts, notifier, ledger, config).await

@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
     let env = Env;
     let config = Config {
         policy: Policy::from_env(&env)?,
-        metrics_namespace: env.or("SAGEWATCH_METRICS_NAMESPACE", "SageWatch"),
+        metrics_namespace: env.metrics_namespace()?,
         home_account: env.optional("SAGEWATCH_HOME_ACCOUNT"),
         cross_account_role: env.optional("SAGEWATCH_CROSS_ACCOUNT_ROLE_NAME"),
         stopped_by: env.or("AWS_LAMBDA_FUNCTION_NAME", "sagewatch-overfit-guard"),

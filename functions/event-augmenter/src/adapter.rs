@@ -48,7 +48,11 @@ impl DedupeStore for DynamoDedupe {
                 "expires_at",
                 AttributeValue::N(claim.expires_at.to_string()),
             )
-            .item("claimed_at", AttributeValue::S(Utc::now().to_rfc3339()))
+            // Epoch seconds, as every writer of this table stores it.
+            .item(
+                "claimed_at",
+                AttributeValue::N(Utc::now().timestamp().to_string()),
+            )
             .condition_expression("attribute_not_exists(pk)");
         if let Some(id) = &claim.event_id {
             put = put.item("event_id", AttributeValue::S(id.clone()));

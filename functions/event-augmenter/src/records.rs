@@ -8,7 +8,6 @@ use chrono::{DateTime, Duration, Utc};
 use sagewatch::emf::{MetricRecord, Unit};
 use sagewatch::events::JobType;
 use sagewatch::report::{self, Kind};
-use sagewatch::tracing::{error, warn};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -31,20 +30,9 @@ pub fn emf_timestamp(event_time: Option<DateTime<Utc>>, now: DateTime<Utc>) -> D
     }
 }
 
-/// Renders a record; invalid parts are dropped by the EMF writer and logged here.
+/// Renders a record; invalid parts are dropped by the EMF writer and logged.
 pub fn render(record: &MetricRecord) -> Vec<String> {
-    match record.render() {
-        Ok(r) => {
-            if !r.dropped.is_empty() {
-                warn!(dropped = ?r.dropped, "EMF entries dropped");
-            }
-            r.lines
-        }
-        Err(e) => {
-            error!(error = %e, "cannot render EMF");
-            Vec::new()
-        }
-    }
+    record.render_logged()
 }
 
 /// `InvalidEvents` or `DuplicateEvents` by [Function], with a short reason.
@@ -54,16 +42,7 @@ pub fn function_counter(
     metric: &str,
     props: &[(&str, Value)],
 ) -> Vec<String> {
-    let mut m = MetricRecord::new(namespace, at);
-    m.dimension("Function", FUNCTION)
-        .dimension_set(&["Function"])
-        .metric(metric, 1.0, Unit::Count);
-    for (k, v) in props {
-        if !v.is_null() {
-            m.property(*k, v);
-        }
-    }
-    render(&m)
+    sagewatch::emf::function_counter(namespace, at, FUNCTION, metric, props)
 }
 
 /// One count by [Status] (tuning, endpoints, pipelines), extra metrics and properties.

@@ -156,11 +156,7 @@ impl<J: Jobs, L: Logs, N: Notifier, R: ReportLedger, W: Sink> Enricher<J, L, N, 
         );
         if req.via == Via::Event && !self.ledger.claim(&key).await? {
             info!(job = %req.job_name, "duplicate delivery: already reported");
-            self.count(
-                "DuplicateEvents",
-                &[("Function", FUNCTION)],
-                json!({"job_name": req.job_name}),
-            );
+            self.count("DuplicateEvents", &[("job_name", json!(req.job_name))]);
             return Ok(Outcome::Duplicate {
                 job_name: req.job_name,
             });
@@ -312,13 +308,7 @@ impl<J: Jobs, L: Logs, N: Notifier, R: ReportLedger, W: Sink> Enricher<J, L, N, 
                 m.property(key, v.clone());
             }
         }
-        let mut lines = match m.render() {
-            Ok(r) => r.lines,
-            Err(e) => {
-                error!(error = %e, "cannot render EMF");
-                Vec::new()
-            }
-        };
+        let mut lines = m.render_logged();
         lines.push(sagewatch::report::render(
             Kind::JobFailure,
             report.json.clone(),
@@ -333,8 +323,11 @@ impl<J: Jobs, L: Logs, N: Notifier, R: ReportLedger, W: Sink> Enricher<J, L, N, 
         error!(reason, %detail, job = job_name.unwrap_or("-"), "event not processed");
         self.count(
             "InvalidEvents",
-            &[("Function", FUNCTION)],
-            json!({"reason": reason, "detail": detail, "job_name": job_name}),
+            &[
+                ("reason", json!(reason)),
+                ("detail", json!(detail)),
+                ("job_name", json!(job_name)),
+            ],
         );
         Outcome::Rejected {
             reason: reason.to_owned(),
@@ -342,24 +335,10 @@ impl<J: Jobs, L: Logs, N: Notifier, R: ReportLedger, W: Sink> Enricher<J, L, N, 
         }
     }
 
-    fn count(&self, metric: &str, dims: &[(&str, &str)], properties: Value) {
-        let mut m = MetricRecord::new(self.config.metrics_namespace.clone(), Utc::now());
-        let names: Vec<&str> = dims.iter().map(|(k, _)| *k).collect();
-        for (k, v) in dims {
-            m.dimension(*k, *v);
-        }
-        m.dimension_set(&names).metric(metric, 1.0, Unit::Count);
-        if let Value::Object(map) = properties {
-            for (k, v) in map {
-                if !v.is_null() {
-                    m.property(k, v);
-                }
-            }
-        }
-        match m.render() {
-            Ok(r) => self.sink.write(r.lines),
-            Err(e) => error!(error = %e, metric, "cannot render EMF"),
-        }
+    fn count(&self, metric: &str, props: &[(&str, Value)]) {
+        let ns = &self.config.metrics_namespace;
+        let lines = sagewatch::emf::function_counter(ns, Utc::now(), FUNCTION, metric, props);
+        self.sink.write(lines);
     }
 }
 

@@ -401,6 +401,23 @@ impl MetricRecord {
         Ok(line)
     }
 
+    /// The lines, with whatever the writer had to drop logged (warn) and a record that cannot
+    /// render at all logged (error) and left out: metrics never fail the caller.
+    pub fn render_logged(&self) -> Vec<String> {
+        match self.render() {
+            Ok(r) => {
+                if !r.dropped.is_empty() {
+                    tracing::warn!(namespace = %self.namespace, dropped = ?r.dropped, "EMF entries dropped");
+                }
+                r.lines
+            }
+            Err(e) => {
+                tracing::error!(namespace = %self.namespace, error = %e, "cannot render EMF");
+                Vec::new()
+            }
+        }
+    }
+
     /// Renders and writes the lines to stdout (CloudWatch Logs picks EMF up from there). Each
     /// line is one `write` so concurrent output does not interleave inside a document.
     pub fn emit(&self) -> Result<Rendered, EmfError> {
@@ -411,6 +428,27 @@ impl MetricRecord {
         }
         Ok(rendered)
     }
+}
+
+/// A function's own health counter (`InvalidEvents`, `DuplicateEvents`, …): 1 by
+/// [Function], with properties (null ones left out).
+pub fn function_counter(
+    namespace: &str,
+    at: DateTime<Utc>,
+    function: &str,
+    metric: &str,
+    props: &[(&str, Value)],
+) -> Vec<String> {
+    let mut m = MetricRecord::new(namespace, at);
+    m.dimension("Function", function)
+        .dimension_set(&["Function"])
+        .metric(metric, 1.0, Unit::Count);
+    for (k, v) in props {
+        if !v.is_null() {
+            m.property(*k, v.clone());
+        }
+    }
+    m.render_logged()
 }
 
 /// Writes whole lines to stdout, one write each.

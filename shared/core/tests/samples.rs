@@ -6,7 +6,7 @@ use serde_json::Value;
 use std::path::PathBuf;
 
 fn events_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events")
 }
 
 fn load(name: &str) -> Value {
@@ -84,7 +84,7 @@ fn every_json_sample_is_covered_by_a_test() {
         if name.ends_with(".json") {
             assert!(
                 covered.contains(&name.as_str()),
-                "{name} has no expectation in shared/tests/samples.rs"
+                "{name} has no expectation in shared/core/tests/samples.rs"
             );
         }
     }

@@ -4,7 +4,8 @@
 #   2. sam validate --lint on infra/template.yaml,
 #   3. every IAM action in every policy exists (cfn-lint skips that for SAM templates),
 #   4. every CloudWatch dashboard body (JSON assembled with !Sub) parses, widgets complete,
-#   5. checkov (CloudFormation): no failed check; a suppression is allowed only as
+#   5. every StackSet's parameters are wired to its template's (names, required, values),
+#   6. checkov (CloudFormation): no failed check; a suppression is allowed only as
 #      `Metadata: checkov: skip: [{id, comment}]` in the template, with a comment.
 # Exits non-zero on any finding. Needs only python3 (with venv) and, the first time, PyPI.
 #
@@ -229,12 +230,147 @@ sys.exit(1 if bad or not seen else 0)
 PY
 }
 
+# A StackSet passes parameters to another template that cfn-lint never sees together with
+# it: every key passed (stack set Parameters and each instance group's ParameterOverrides,
+# both branches of an !If) must be a parameter of the target template, every parameter the
+# target requires (no Default) must be set, an override must override a stack set
+# parameter, a literal value must satisfy the target's AllowedValues/AllowedPattern, a
+# referenced parameter's AllowedValues must fit the target's, and a target with named IAM
+# roles needs CAPABILITY_NAMED_IAM. The checker also runs on mutated copies: each mutation
+# must be caught, so a checker that finds nothing fails too.
+check_stacksets() {
+    "$SAM_VENV/bin/python" - "${templates[@]}" <<'PY'
+import copy, os, re, sys
+from cfnlint.decode import decode
+
+def branches(node):
+    """The values of a list item: both sides of an Fn::If, AWS::NoValue dropped."""
+    if isinstance(node, dict) and set(node) == {"Fn::If"}:
+        for side in node["Fn::If"][1:]:
+            yield from branches(side)
+    elif isinstance(node, dict) and node.get("Ref") == "AWS::NoValue":
+        return
+    else:
+        yield node
+
+def check(source, target, name):
+    errors = []
+    src_params = source.get("Parameters") or {}
+    tgt_params = target.get("Parameters") or {}
+    for rid, res in (source.get("Resources") or {}).items():
+        if res.get("Type") != "AWS::CloudFormation::StackSet":
+            continue
+        props = res.get("Properties") or {}
+        where = f"{name} {rid}"
+        base = {}
+        for item in props.get("Parameters") or []:
+            for p in branches(item):
+                key = p.get("ParameterKey")
+                if key in base:
+                    errors.append(f"{where}: {key} passed twice")
+                base[key] = p.get("ParameterValue")
+        overrides = []
+        for group in props.get("StackInstancesGroup") or []:
+            for g in branches(group):
+                for item in g.get("ParameterOverrides") or []:
+                    for p in branches(item):
+                        overrides.append((p.get("ParameterKey"), p.get("ParameterValue")))
+        for key, value in list(base.items()) + overrides:
+            if key not in tgt_params:
+                errors.append(f"{where}: {key} is not a parameter of the target template")
+                continue
+            spec = tgt_params[key]
+            ref = value.get("Ref") if isinstance(value, dict) and set(value) == {"Ref"} else None
+            if isinstance(value, str):
+                allowed = spec.get("AllowedValues")
+                if allowed and value not in [str(a) for a in allowed]:
+                    errors.append(f"{where}: {key}={value!r} not in {allowed}")
+                pattern = spec.get("AllowedPattern")
+                if pattern and not re.fullmatch(pattern, value):
+                    errors.append(f"{where}: {key}={value!r} does not match {pattern}")
+            elif ref in src_params:
+                src_allowed = src_params[ref].get("AllowedValues")
+                tgt_allowed = spec.get("AllowedValues")
+                if tgt_allowed and not src_allowed:
+                    errors.append(f"{where}: {key} takes {tgt_allowed}, {ref} is unconstrained")
+                elif tgt_allowed and not set(map(str, src_allowed)) <= set(map(str, tgt_allowed)):
+                    errors.append(f"{where}: {ref} allows {src_allowed}, {key} only {tgt_allowed}")
+            elif ref is None:
+                errors.append(f"{where}: {key} has a value this check cannot read: {value!r}")
+        for key, _ in overrides:
+            if key not in base:
+                errors.append(f"{where}: override of {key}, which the stack set does not pass")
+        for key, spec in tgt_params.items():
+            if "Default" not in spec and key not in base:
+                errors.append(f"{where}: required parameter {key} of the target is not set")
+        named_roles = any(
+            r.get("Type") == "AWS::IAM::Role" and "RoleName" in (r.get("Properties") or {})
+            for r in (target.get("Resources") or {}).values())
+        if named_roles and "CAPABILITY_NAMED_IAM" not in (props.get("Capabilities") or []):
+            errors.append(f"{where}: the target names IAM roles, Capabilities lacks CAPABILITY_NAMED_IAM")
+    return errors
+
+pairs = []
+for path in sys.argv[1:]:
+    template, errs = decode(path)
+    if errs:
+        print(f"    {path}: cannot parse")
+        sys.exit(1)
+    for rid, res in (template.get("Resources") or {}).items():
+        if res.get("Type") != "AWS::CloudFormation::StackSet":
+            continue
+        url = (res.get("Properties") or {}).get("TemplateURL")
+        if not isinstance(url, str) or "://" in url:
+            print(f"    {path} {rid}: TemplateURL must be a local path (sam deploy uploads it)")
+            sys.exit(1)
+        target_path = os.path.join(os.path.dirname(path), url)
+        target, errs = decode(target_path)
+        if errs:
+            print(f"    {target_path}: cannot parse")
+            sys.exit(1)
+        pairs.append((path, rid, template, target))
+if not pairs:
+    print("    no StackSet found")
+    sys.exit(1)
+
+def set_params(t, rid, edit):
+    ps = t["Resources"][rid]["Properties"]["Parameters"]
+    ps[:] = [q for q in (edit(dict(p)) for p in ps) if q]
+def drop(key):
+    return lambda p: None if p.get("ParameterKey") == key else p
+def rename(key):
+    return lambda p: {**p, "ParameterKey": key + "Typo"} if p.get("ParameterKey") == key else p
+def literal(key, value):
+    return lambda p: {**p, "ParameterValue": value} if p.get("ParameterKey") == key else p
+mutations = [
+    ("required MonitoringAccountId dropped", lambda t, rid: set_params(t, rid, drop("MonitoringAccountId"))),
+    ("OptInTagKey misspelt", lambda t, rid: set_params(t, rid, rename("OptInTagKey"))),
+    ("CreateCrossAccountRole=maybe", lambda t, rid: set_params(t, rid, literal("CreateCrossAccountRole", "maybe"))),
+    ("no CAPABILITY_NAMED_IAM", lambda t, rid: t["Resources"][rid]["Properties"].update(Capabilities=[])),
+]
+bad = []
+for path, rid, template, target in pairs:
+    for label, mutate in mutations:
+        mutated = copy.deepcopy(template)
+        mutate(mutated, rid)
+        if not check(mutated, target, path):
+            bad.append(f"{path} {rid}: the check misses a mutation: {label}")
+    bad += check(template, target, path)
+    n = len(template["Resources"][rid]["Properties"].get("Parameters") or [])
+    print(f"    {path} {rid}: {n} parameters passed, {len(target.get('Parameters') or {})} in the target; {len(mutations)} mutations caught")
+for b in bad:
+    print(f"    {b}")
+sys.exit(1 if bad else 0)
+PY
+}
+
 step "cfn-lint ${templates[*]}" \
     "$SAM_VENV/bin/cfn-lint" --include-checks I -- "${templates[@]}"
 step "sam validate --lint infra/template.yaml" \
     "$SAM_VENV/bin/sam" validate --lint --template-file infra/template.yaml --region us-east-1
 step "IAM actions exist" check_iam_actions
 step "dashboard bodies are JSON" check_dashboards
+step "StackSet parameters match their template" check_stacksets
 step "checkov ${templates[*]}" run_checkov
 
 if ((${#failed[@]})); then

@@ -7,7 +7,12 @@ behind a small WSGI middleware that adds what moto 5.2.5 lacks:
 - AWS-like SageMaker job semantics (sagemaker_ext.py);
 - AWS-like alarm state and SetAlarmState actions (cloudwatch_ext.py);
 - a control API under /_sagewatch/ to seed state tests cannot create through
-  AWS APIs (job statuses, failure reasons, ...).
+  AWS APIs (job statuses, failure reasons, ...);
+- a guard in front of all of it: only requests addressed to a loopback name
+  (Host and, when a browser sends one, Origin) are served, so a web page cannot
+  drive the emulator through DNS rebinding or moto's permissive CORS; and gzip
+  request bodies are inflated here, at most MAX_INFLATED_BODY bytes, so a
+  compressed bomb cannot exhaust memory (nothing behind the guard sees gzip).
 
 Usage: python infra/local/emulator.py --host 127.0.0.1 --port 0 [--parent-pid P] [--verbose]
 Prints `SAGEWATCH_EMULATOR_READY http://<host>:<port>` once listening.
@@ -17,6 +22,7 @@ Loopback only: any other bind address is refused.
 from __future__ import annotations
 
 import argparse
+import io
 import ipaddress
 import json
 import logging
@@ -24,7 +30,9 @@ import os
 import sys
 import threading
 import time
+import zlib
 from typing import Any, Iterable
+from urllib.parse import urlsplit
 
 sys.dont_write_bytecode = True  # keep infra/local/ free of __pycache__
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -32,6 +40,12 @@ if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 CONTROL_PREFIX = "/_sagewatch/"
+
+# Request bodies: PutMetricData (the only body the SDKs compress) is at most 1 MB, so these
+# leave a wide margin for tests and stop a bomb (1 GiB of zeros gzips to about 1 MiB).
+MAX_INFLATED_BODY = 16 * 1024 * 1024
+MAX_COMPRESSED_BODY = 16 * 1024 * 1024
+_CHUNK = 64 * 1024
 
 
 def loopback_host(host: str) -> str:
@@ -47,12 +61,138 @@ def loopback_host(host: str) -> str:
     return str(addr)
 
 
+# --- request guard -------------------------------------------------------------------
+
+
+def is_loopback_name(host: str) -> bool:
+    """True for `localhost`, 127.0.0.0/8 and ::1 (brackets optional), nothing else."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]") if host.startswith("[") else host).is_loopback
+    except ValueError:
+        return False
+
+
+def is_loopback_authority(authority: str) -> bool:
+    """A Host header value: a loopback name, optionally `:port` (IPv6 in brackets)."""
+    if authority.startswith("["):
+        host, sep, rest = authority.partition("]")
+        host += sep
+        port = rest[1:] if rest.startswith(":") else None
+        if rest and port is None:
+            return False
+    else:
+        host, colon, port = authority.partition(":")
+        port = port if colon else None
+        if ":" in (port or ""):
+            return False  # a bare IPv6 address: Host requires brackets
+    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+        return False
+    return is_loopback_name(host)
+
+
+def is_loopback_origin(origin: str) -> bool:
+    """An Origin header value: http(s) scheme and a loopback host ("null" is not)."""
+    try:
+        parts = urlsplit(origin)
+        port = parts.port  # raises ValueError on a malformed port
+    except ValueError:
+        return False
+    del port
+    if parts.scheme not in ("http", "https") or parts.path not in ("", "/") or not parts.hostname:
+        return False
+    return is_loopback_name(parts.hostname)
+
+
+def refusal(environ: dict[str, Any]) -> str | None:
+    """Why this request must not be served, or None."""
+    host = environ.get("HTTP_HOST")
+    if not host:
+        return "no Host header"
+    if not is_loopback_authority(host):
+        return f"Host {host!r} is not a loopback address"
+    origin = environ.get("HTTP_ORIGIN")
+    if origin is not None and not is_loopback_origin(origin):
+        return f"Origin {origin!r} is not a loopback origin"
+    return None
+
+
+class BodyError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def inflate_gzip(stream: Any, length: int | None, limit: int = MAX_INFLATED_BODY) -> bytes:
+    """Inflates a gzip body (several members allowed) to at most `limit` bytes."""
+    out = bytearray()
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    pending, read = b"", 0
+    while True:
+        if not pending:
+            want = _CHUNK if length is None else min(_CHUNK, length - read)
+            pending = stream.read(want) if want > 0 else b""
+            if not pending:
+                break
+            read += len(pending)
+            if read > MAX_COMPRESSED_BODY:
+                raise BodyError(413, f"compressed body over {MAX_COMPRESSED_BODY} bytes")
+        try:
+            # Never more than one byte past the limit, whatever the compression ratio.
+            out += inflater.decompress(pending, limit + 1 - len(out))
+        except zlib.error as e:
+            raise BodyError(400, f"body is not valid gzip: {e}")
+        if len(out) > limit:
+            raise BodyError(413, f"inflated body over {limit} bytes")
+        if inflater.eof:
+            pending = inflater.unused_data
+            if pending:
+                inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        else:
+            pending = inflater.unconsumed_tail
+    if not inflater.eof:
+        raise BodyError(400, "truncated gzip body")
+    return bytes(out)
+
+
+def inflate_request(environ: dict[str, Any]) -> None:
+    """Replaces a gzip request body by its (bounded) inflated bytes, in place."""
+    encodings = [e.strip().lower() for e in environ.get("HTTP_CONTENT_ENCODING", "").split(",")]
+    encodings = [e for e in encodings if e and e != "identity"]
+    if not encodings:
+        return
+    if encodings not in (["gzip"], ["x-gzip"]):
+        raise BodyError(415, f"unsupported Content-Encoding {environ['HTTP_CONTENT_ENCODING']!r}")
+    raw_length = environ.get("CONTENT_LENGTH") or ""
+    try:
+        length = int(raw_length) if raw_length else None
+    except ValueError:
+        raise BodyError(400, f"bad Content-Length {raw_length!r}")
+    if length is not None and (length < 0 or length > MAX_COMPRESSED_BODY):
+        raise BodyError(413, f"compressed body over {MAX_COMPRESSED_BODY} bytes")
+    body = inflate_gzip(environ["wsgi.input"], length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    environ.pop("HTTP_CONTENT_ENCODING", None)
+    environ.pop("HTTP_TRANSFER_ENCODING", None)
+    environ["wsgi.input_terminated"] = False
+
+
 # --- control API ---------------------------------------------------------------------
 
 
 def _json_response(start_response: Any, status: int, doc: Any) -> list[bytes]:
     body = json.dumps(doc).encode()
-    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
+    reason = {
+        200: "OK",
+        400: "Bad Request",
+        403: "Forbidden",
+        404: "Not Found",
+        405: "Method Not Allowed",
+        413: "Payload Too Large",
+        415: "Unsupported Media Type",
+    }
     start_response(
         f"{status} {reason.get(status, 'Error')}",
         [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
@@ -102,7 +242,8 @@ def control(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
 
 
 class SagewatchMiddleware:
-    """Routes control and RPCv2-CBOR requests; everything else goes to moto as is."""
+    """Guards every request (loopback Host/Origin, bounded gzip), then routes control and
+    RPCv2-CBOR requests; everything else goes to moto as is."""
 
     def __init__(self, moto_app: Any):
         self.moto_app = moto_app
@@ -110,6 +251,13 @@ class SagewatchMiddleware:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         import cbor_bridge
 
+        why = refusal(environ)
+        if why is not None:
+            return _json_response(start_response, 403, {"ok": False, "error": f"refused: {why}"})
+        try:
+            inflate_request(environ)
+        except BodyError as e:
+            return _json_response(start_response, e.status, {"ok": False, "error": str(e)})
         path = environ.get("PATH_INFO", "")
         if path.startswith(CONTROL_PREFIX):
             return control(environ, start_response)

@@ -456,6 +456,22 @@ mod tests {
     }
 
     #[test]
+    fn poison_state_change_time_is_none() {
+        let far = CLASSIC.replace(
+            "2017-10-30T13:20:35.831+0000",
+            "9999-12-31T23:59:59.999+0000",
+        );
+        let alarms = alarms_from_payload(&sns(&far)).unwrap();
+        let a = alarms[0].as_ref().unwrap();
+        assert_eq!(a.state_change_time, None);
+        assert_eq!(a.new_state, AlarmState::Alarm);
+        let action = json!({"alarmArn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:a",
+            "alarmData": {"alarmName": "a", "state": {"value": "ALARM", "timestamp": i64::MAX}}});
+        let alarms = alarms_from_payload(&action).unwrap();
+        assert_eq!(alarms[0].as_ref().unwrap().state_change_time, None);
+    }
+
+    #[test]
     fn arn_parsing() {
         assert_eq!(
             region_and_account_from_arn("arn:aws:cloudwatch:eu-west-1:111122223333:alarm:a:b:c"),

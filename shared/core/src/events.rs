@@ -777,6 +777,38 @@ mod tests {
     }
 
     #[test]
+    fn poison_times_become_none_and_the_event_survives() {
+        // Near chrono's maximum (`DateTime + TimeDelta overflowed` downstream), before 2000,
+        // and a week ahead: each field is dropped, the rest of the event is kept.
+        let week_ahead = (chrono::Utc::now() + chrono::TimeDelta::days(7)).to_rfc3339();
+        let e = SageMakerEvent::from_value(envelope(
+            "SageMaker Training Job State Change",
+            json!(8_210_266_876_799_999_i64),
+            json!({
+                "TrainingJobName": "train-poison",
+                "TrainingStartTime": 8_210_266_876_799_999_i64,
+                "TrainingEndTime": "9999-12-31T23:59:59Z",
+                "CreationTime": "1970-01-01T00:00:00Z",
+                "LastModifiedTime": week_ahead,
+                "SecondaryStatusTransitions": [{"Status": "Training", "StartTime": 1e300}]
+            }),
+        ))
+        .unwrap();
+        assert_eq!(e.time, None);
+        let job = e.detail.job().unwrap();
+        assert_eq!(job.name, Some("train-poison"));
+        assert_eq!(
+            (job.start_time, job.end_time, job.creation_time),
+            (None, None, None)
+        );
+        let Detail::TrainingJob(t) = &e.detail else {
+            panic!("not training")
+        };
+        assert_eq!(t.last_modified_time, None);
+        assert_eq!(t.secondary_status_transitions[0].start_time, None);
+    }
+
+    #[test]
     fn cloudtrail_from_other_services_is_other() {
         let e = SageMakerEvent::from_value(json!({
             "detail-type": "AWS API Call via CloudTrail", "source": "aws.s3",

@@ -4,14 +4,19 @@
 //! not a copy), created as rules on a fresh bus in the emulator, each with an SQS queue as
 //! its target. Every EventBridge sample is put on the bus once; each rule must receive
 //! exactly the samples the table below routes to it, unchanged, and nothing else.
+//!
+//! The archive targets' input transformers are tested the same way: each is put on an SQS
+//! target of its rule, every sample (plus variants carrying planted secrets) goes through it,
+//! and the archived line must be one JSON object that names the event and holds none of the
+//! secrets (issue #11 item 5).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use sagewatch::aws_sdk_eventbridge as eb;
-use sagewatch::aws_sdk_eventbridge::types::{PutEventsRequestEntry, RuleState, Target};
-use sagewatch::aws_sdk_sqs as sqs;
-use sagewatch::aws_sdk_sqs::types::QueueAttributeName;
+use aws_sdk_eventbridge as eb;
+use aws_sdk_eventbridge::types::{InputTransformer, PutEventsRequestEntry, RuleState, Target};
+use aws_sdk_sqs as sqs;
+use aws_sdk_sqs::types::QueueAttributeName;
 use sagewatch_emulator::{unique_name, Emulator};
 use serde_json::{json, Value};
 
@@ -48,6 +53,9 @@ const SAMPLES: &[(&str, &[Route])] = &[
     ("cloudtrail-api-call.json", &[ApiCall]),
     ("endpoint-deployment-state-change.json", &[StateChange]),
     ("endpoint-state-change.json", &[StateChange]),
+    // HyperPod's detail-types end in neither "State Change" nor "Status Change".
+    ("hyperpod-cluster-event.json", &[StateChange]),
+    ("hyperpod-cluster-node-health-event.json", &[StateChange]),
     (
         "hyperparameter-tuning-job-state-change.json",
         &[StateChange],
@@ -81,8 +89,34 @@ const SAMPLES: &[(&str, &[Route])] = &[
         &[StateChange],
     ),
     ("cloudtrail-api-call.json#readOnly", &[]),
+    ("cloudtrail-api-call.json#dataEvent", &[]),
     ("cloudtrail-api-call.json#s3", &[]),
     ("training-job-state-change-failed.json#custom-source", &[]),
+    // Planted secrets, for the archive test (routed like their base).
+    (
+        "training-job-state-change-failed.json#secret-reason",
+        &[StateChange, FailedJob],
+    ),
+    (
+        "training-job-state-change.json#secret-hyperparameters",
+        &[StateChange],
+    ),
+    (
+        "processing-job-state-change.json#secret-environment",
+        &[StateChange, FailedJob],
+    ),
+    ("cloudtrail-api-call-error.json#secret-request", &[ApiCall]),
+    ("cloudtrail-api-call-error.json#secret-message", &[ApiCall]),
+];
+
+/// Every planted secret contains this; no archived line may.
+const PLANTED: &str = "PLANTED-SECRET";
+
+/// Rule targets that archive through an input transformer: (template, rule, target id). A
+/// transformer missing here (or listed but gone) fails the test.
+const ARCHIVES: &[(&str, &str, &str)] = &[
+    ("template.yaml", "StateChangesRule", "archive"),
+    ("template.yaml", "ApiCallsRule", "archive"),
 ];
 
 /// Cases `events/` has no file for: (name, sample, JSON pointer, new value).
@@ -115,6 +149,13 @@ fn variants() -> Vec<(&'static str, &'static str, &'static str, Value)> {
             "/detail/readOnly",
             json!(true),
         ),
+        // Data events (a trail logging Feature Store PutRecord) must not flood the queue.
+        (
+            "cloudtrail-api-call.json#dataEvent",
+            "cloudtrail-api-call.json",
+            "/detail/managementEvent",
+            json!(false),
+        ),
         (
             "cloudtrail-api-call.json#s3",
             "cloudtrail-api-call.json",
@@ -128,7 +169,52 @@ fn variants() -> Vec<(&'static str, &'static str, &'static str, Value)> {
             "/source",
             json!("sagewatch.test"),
         ),
+        // What issue #11 reproduced: a script-mode job failing with its secrets in the reason.
+        (
+            "training-job-state-change-failed.json#secret-reason",
+            "training-job-state-change-failed.json",
+            "/detail/FailureReason",
+            json!(format!(
+                "AlgorithmError: train.py: error: unrecognized arguments: --hf_token hf_{PLANTED}0 \
+                 --db_url \"postgresql://u:{PLANTED}1@h/db\""
+            )),
+        ),
+        (
+            "training-job-state-change.json#secret-hyperparameters",
+            "training-job-state-change.json",
+            "/detail/HyperParameters",
+            json!({"hf_token": format!("{PLANTED}2"), "wandb_key": format!("\"{PLANTED}3\"")}),
+        ),
+        (
+            "processing-job-state-change.json#secret-environment",
+            "processing-job-state-change.json",
+            "/detail/Environment",
+            json!({"DB_PASSWORD": format!("{PLANTED}4"), "DATABASE_URL": format!("mysql://a:{PLANTED}5@db")}),
+        ),
+        (
+            "cloudtrail-api-call-error.json#secret-request",
+            "cloudtrail-api-call-error.json",
+            "/detail/requestParameters",
+            json!({
+                "trainingJobName": "sagewatch-demo-denied-1",
+                "hyperParameters": {"api_key": format!("{PLANTED}6")},
+                "environment": {"GITHUB_PAT": format!("ghp_{PLANTED}7")}
+            }),
+        ),
+        (
+            "cloudtrail-api-call-error.json#secret-message",
+            "cloudtrail-api-call-error.json",
+            "/detail/errorMessage",
+            json!(format!("Invalid value for --password {PLANTED}8")),
+        ),
     ]
+}
+
+/// The value at `pointer`, created (as null) when only its last segment is missing.
+fn slot<'a>(event: &'a mut Value, pointer: &str) -> Option<&'a mut Value> {
+    let (parent, key) = pointer.rsplit_once('/')?;
+    let object = event.pointer_mut(parent)?.as_object_mut()?;
+    Some(object.entry(key).or_insert(Value::Null))
 }
 
 fn repo_root() -> PathBuf {
@@ -202,9 +288,8 @@ fn samples() -> BTreeMap<String, Value> {
             .get(base)
             .unwrap_or_else(|| panic!("variant {name}: no sample {base}"))
             .clone();
-        *event
-            .pointer_mut(pointer)
-            .unwrap_or_else(|| panic!("variant {name}: {base} has no {pointer}")) = value;
+        *slot(&mut event, pointer)
+            .unwrap_or_else(|| panic!("variant {name}: {base} has no parent of {pointer}")) = value;
         out.insert(name.to_owned(), event);
     }
     out
@@ -403,4 +488,291 @@ async fn each_rule_receives_exactly_its_samples() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// An archive target as the template defines it.
+struct Archive {
+    file: String,
+    rule: String,
+    target: String,
+    pattern: Value,
+    paths: BTreeMap<String, String>,
+    template: String,
+}
+
+/// Every rule target with an `InputTransformer` in `infra/*.yaml` (literal YAML: a
+/// transformer built with intrinsic functions could not be tested here).
+fn template_archives() -> Vec<Archive> {
+    let infra = repo_root().join("infra");
+    let patterns = template_rules();
+    let mut out = Vec::new();
+    for ((file, rule), pattern) in &patterns {
+        let text = std::fs::read_to_string(infra.join(file)).expect("read template");
+        let doc: yaml_serde::Value = yaml_serde::from_str(&text).expect("YAML");
+        let targets = doc
+            .get("Resources")
+            .and_then(|r| r.get(rule.as_str()))
+            .and_then(|r| r.get("Properties"))
+            .and_then(|p| p.get("Targets"))
+            .and_then(|t| t.as_sequence())
+            .cloned()
+            .unwrap_or_default();
+        for target in targets {
+            let Some(transformer) = target.get("InputTransformer") else {
+                continue;
+            };
+            let id = target
+                .get("Id")
+                .and_then(|i| i.as_str())
+                .expect("target Id");
+            let paths: BTreeMap<String, String> =
+                yaml_serde::from_value(transformer.get("InputPathsMap").cloned().expect("paths"))
+                    .unwrap_or_else(|e| panic!("{file} {rule} {id}: InputPathsMap: {e}"));
+            let template = transformer
+                .get("InputTemplate")
+                .and_then(|t| t.as_str())
+                .unwrap_or_else(|| panic!("{file} {rule} {id}: InputTemplate is not a string"))
+                .to_owned();
+            out.push(Archive {
+                file: file.clone(),
+                rule: rule.clone(),
+                target: id.to_owned(),
+                pattern: pattern.clone(),
+                paths,
+                template,
+            });
+        }
+    }
+    out
+}
+
+#[test]
+fn archive_table_covers_the_templates() {
+    let found: BTreeSet<(String, String, String)> = template_archives()
+        .into_iter()
+        .map(|a| (a.file, a.rule, a.target))
+        .collect();
+    let table: BTreeSet<(String, String, String)> = ARCHIVES
+        .iter()
+        .map(|(f, r, t)| (f.to_string(), r.to_string(), t.to_string()))
+        .collect();
+    assert_eq!(found, table, "ARCHIVES must list every input transformer");
+}
+
+/// A value the transformer picked, or None for a path the event lacks (EventBridge leaves
+/// it empty; the emulator leaves the placeholder).
+fn picked<'a>(line: &'a Value, field: &str) -> Option<&'a str> {
+    let value = line.get(field)?.as_str()?;
+    (!value.is_empty() && !(value.starts_with('<') && value.ends_with('>'))).then_some(value)
+}
+
+#[tokio::test]
+async fn archives_keep_the_facts_and_drop_the_secrets() {
+    let config = Emulator::shared().await.sdk_config().await;
+    let (events, queues) = (eb::Client::new(&config), sqs::Client::new(&config));
+    let bus = unique_name("bus");
+    events
+        .create_event_bus()
+        .name(&bus)
+        .send()
+        .await
+        .expect("CreateEventBus");
+
+    let archives = template_archives();
+    assert!(!archives.is_empty());
+    let mut targets = Vec::new();
+    for archive in &archives {
+        let where_ = format!("{} {} {}", archive.file, archive.rule, archive.target);
+        assert!(
+            archive.paths.len() <= 100,
+            "{where_}: EventBridge takes 100 paths"
+        );
+        assert!(
+            archive.template.len() <= 8192,
+            "{where_}: InputTemplate over 8192"
+        );
+        // CloudWatch Logs targets take exactly {"timestamp", "message": <string>}.
+        let shape: Value = serde_json::from_str(&archive.template)
+            .unwrap_or_else(|e| panic!("{where_}: InputTemplate is not JSON: {e}"));
+        let keys: BTreeSet<&str> = shape
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, BTreeSet::from(["message", "timestamp"]), "{where_}");
+        let message: Value =
+            serde_json::from_str(shape["message"].as_str().expect("message string"))
+                .unwrap_or_else(|e| panic!("{where_}: the message is not JSON: {e}"));
+        for (key, value) in message.as_object().expect("message object") {
+            let value = value
+                .as_str()
+                .unwrap_or_else(|| panic!("{where_}: {key} is not a string"));
+            // Every placeholder is quoted: an absent path then leaves valid JSON behind.
+            if let Some(name) = value.strip_prefix('<').and_then(|v| v.strip_suffix('>')) {
+                assert!(
+                    archive.paths.contains_key(name) || name.starts_with("aws.events."),
+                    "{where_}: <{name}> undefined"
+                );
+            }
+        }
+        let route = RULES
+            .iter()
+            .find(|(f, r, _)| *f == archive.file && *r == archive.rule)
+            .map(|(_, _, route)| *route)
+            .expect("archiving rule in RULES");
+        let rule_name = unique_name("archive-rule");
+        events
+            .put_rule()
+            .name(&rule_name)
+            .event_bus_name(&bus)
+            .event_pattern(archive.pattern.to_string())
+            .state(RuleState::Enabled)
+            .send()
+            .await
+            .expect("PutRule");
+        let (url, arn) = queue(&queues, &unique_name("archive-target")).await;
+        let transformer = InputTransformer::builder()
+            .set_input_paths_map(Some(archive.paths.clone().into_iter().collect()))
+            .input_template(&archive.template)
+            .build()
+            .expect("InputTransformer");
+        let target = Target::builder()
+            .id("archive")
+            .arn(arn)
+            .input_transformer(transformer)
+            .build()
+            .expect("Target");
+        let out = events
+            .put_targets()
+            .rule(&rule_name)
+            .event_bus_name(&bus)
+            .targets(target)
+            .send()
+            .await
+            .expect("PutTargets");
+        assert_eq!(out.failed_entry_count(), 0, "{:?}", out.failed_entries());
+        targets.push((where_, route, url));
+    }
+
+    let samples = samples();
+    let mut by_id = BTreeMap::new();
+    for (name, event) in &samples {
+        by_id.insert(put(&events, &bus, name, event).await, name.clone());
+    }
+
+    for (where_, route, url) in &targets {
+        let mut got = BTreeSet::new();
+        for body in drain_raw(&queues, url).await {
+            assert!(
+                !body.contains(PLANTED),
+                "{where_}: a secret reached the archive: {body}"
+            );
+            let delivered: Value = serde_json::from_str(&body).expect("transformed body is JSON");
+            assert!(
+                picked(&delivered, "timestamp").is_some(),
+                "{where_}: no timestamp: {body}"
+            );
+            let line: Value = serde_json::from_str(delivered["message"].as_str().expect("message"))
+                .unwrap_or_else(|e| panic!("{where_}: archived line is not JSON ({e}): {body}"));
+            let id = picked(&line, "id").unwrap_or_else(|| panic!("{where_}: no id: {line}"));
+            let name = by_id
+                .get(id)
+                .unwrap_or_else(|| panic!("{where_}: unknown event {line}"));
+            let event = &samples[name];
+            for field in ["account", "region"] {
+                assert_eq!(
+                    picked(&line, field),
+                    event[field].as_str(),
+                    "{where_}: {name}: {field}"
+                );
+            }
+            // What identifies the event survives (one field per kind of sample).
+            let facts = [
+                ("/detail-type", "detail_type"),
+                ("/detail/TrainingJobName", "training_job"),
+                ("/detail/TrainingJobStatus", "training_status"),
+                ("/detail/ProcessingJobName", "processing_job"),
+                ("/detail/EndpointName", "endpoint"),
+                ("/detail/HealthSummary/HealthStatus", "node_health"),
+                ("/detail/ClusterName", "cluster"),
+                ("/detail/EventDetails/EventLevel", "cluster_event_level"),
+                (
+                    "/detail/EventDetails/ResourceType",
+                    "cluster_event_resource_type",
+                ),
+                ("/detail/eventName", "event_name"),
+                ("/detail/errorCode", "error_code"),
+                ("/detail/userIdentity/arn", "user_arn"),
+                ("/detail/requestParameters/trainingJobName", "training_job"),
+            ];
+            let mut checked = 0;
+            for (pointer, field) in facts {
+                let Some(want) = event.pointer(pointer).and_then(Value::as_str) else {
+                    continue;
+                };
+                if line.get(field).is_none() {
+                    continue; // the other archive's field
+                }
+                assert_eq!(
+                    picked(&line, field),
+                    Some(want),
+                    "{where_}: {name}: {field}"
+                );
+                checked += 1;
+            }
+            assert!(
+                checked > 0,
+                "{where_}: {name}: no identifying field archived: {line}"
+            );
+            for secret_field in [
+                "HyperParameters",
+                "Environment",
+                "FailureReason",
+                "hyperParameters",
+                "environment",
+                "errorMessage",
+                "requestParameters",
+            ] {
+                assert!(
+                    !body.contains(secret_field),
+                    "{where_}: {name}: {secret_field} archived"
+                );
+            }
+            assert!(got.insert(name.clone()), "{where_}: {name} archived twice");
+        }
+        let want: BTreeSet<String> = SAMPLES
+            .iter()
+            .filter(|(_, routes)| routes.contains(route))
+            .map(|(name, _)| name.to_string())
+            .collect();
+        assert_eq!(got, want, "{where_}: archived samples");
+        assert!(
+            want.iter().any(|n| n.contains("#secret-")),
+            "{where_}: no planted secret exercises this archive"
+        );
+    }
+}
+
+/// Every message body in the queue, as received.
+async fn drain_raw(client: &sqs::Client, url: &str) -> Vec<String> {
+    let mut bodies = Vec::new();
+    loop {
+        let out = client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .visibility_timeout(300)
+            .send()
+            .await
+            .expect("ReceiveMessage");
+        if out.messages().is_empty() {
+            return bodies;
+        }
+        bodies.extend(
+            out.messages()
+                .iter()
+                .filter_map(|m| m.body().map(str::to_owned)),
+        );
+    }
 }

@@ -5,7 +5,8 @@
 #   3. every IAM action in every policy exists (cfn-lint skips that for SAM templates),
 #   4. every CloudWatch dashboard body (JSON assembled with !Sub) parses, widgets complete,
 #   5. every StackSet's parameters are wired to its template's (names, required, values),
-#   6. checkov (CloudFormation): no failed check; a suppression is allowed only as
+#   6. infra/destroy.sh deletes in reverse deploy order (against a stub aws, offline),
+#   7. checkov (CloudFormation): no failed check; a suppression is allowed only as
 #      `Metadata: checkov: skip: [{id, comment}]` in the template, with a comment.
 # Exits non-zero on any finding. Needs only python3 (with venv) and, the first time, PyPI.
 #
@@ -364,6 +365,63 @@ sys.exit(1 if bad else 0)
 PY
 }
 
+# infra/destroy.sh against a stub `aws` that records its calls (nothing reaches AWS): the
+# stacks go in reverse deploy order, the retained archive is deleted only when asked, and
+# a stack that does not exist is skipped.
+check_destroy() {
+    local dir rc=0
+    dir=$(mktemp -d)
+    cat >"$dir/aws" <<'STUB'
+#!/usr/bin/env bash
+echo "$*" >>"$STUB_LOG"
+case "$*" in
+*"describe-stacks --stack-name sagewatch-workload "*) exit 254 ;; # not deployed here
+*describe-stacks*) echo CREATE_COMPLETE ;;
+*list-stacks*) printf 'sagewatch-alarm-job-1\tsagewatch-endpoint-ep-1\tother-stack\n' ;;
+*"kms describe-key"*) echo key-1234 ;;
+esac
+STUB
+    chmod +x "$dir/aws"
+    deletes() { grep -E 'delete-stack|delete-log-group|schedule-key-deletion' "$STUB_LOG" |
+        sed -E 's/^--region [a-z0-9-]+ //; s/--stack-name //; s/--log-group-name //' |
+        awk '{print $2, $3}' | paste -sd ' ' -; }
+    export STUB_LOG=$dir/calls
+    : >"$STUB_LOG"
+    AWS="$dir/aws" bash infra/destroy.sh --region us-east-1 --yes --delete-archive all >"$dir/out" 2>&1 || rc=1
+    local want="delete-stack sagewatch-alarm-job-1 delete-stack sagewatch-endpoint-ep-1"
+    want+=" delete-stack sagewatch-monitoring delete-stack sagewatch"
+    want+=" delete-log-group /aws/events/sagewatch-sagemaker"
+    want+=" delete-log-group /aws/events/sagewatch-sagemaker-api-calls schedule-key-deletion --key-id"
+    local got
+    got=$(deletes)
+    if [[ $got != "$want" ]]; then
+        echo "    all --delete-archive: got:  $got"
+        echo "                          want: $want"
+        rc=1
+    fi
+    : >"$STUB_LOG"
+    AWS="$dir/aws" bash infra/destroy.sh --yes app organization >"$dir/out" 2>&1 || rc=1
+    got=$(deletes)
+    want="delete-stack sagewatch-management delete-stack sagewatch"
+    if [[ $got != "$want" ]]; then
+        echo "    organization app: got: $got; want: $want"
+        rc=1
+    fi
+    if ! grep -q "Retained on purpose" "$dir/out"; then
+        echo "    app without --delete-archive does not say what it retained"
+        rc=1
+    fi
+    : >"$STUB_LOG"
+    AWS="$dir/aws" bash infra/destroy.sh --dry-run all >"$dir/out" 2>&1 || rc=1
+    if [[ -n $(deletes) ]]; then
+        echo "    --dry-run deleted: $(deletes)"
+        rc=1
+    fi
+    ((rc == 0)) && echo "    reverse order, archive only when asked, dry run deletes nothing"
+    rm -rf "$dir"
+    return "$rc"
+}
+
 step "cfn-lint ${templates[*]}" \
     "$SAM_VENV/bin/cfn-lint" --include-checks I -- "${templates[@]}"
 step "sam validate --lint infra/template.yaml" \
@@ -371,6 +429,7 @@ step "sam validate --lint infra/template.yaml" \
 step "IAM actions exist" check_iam_actions
 step "dashboard bodies are JSON" check_dashboards
 step "StackSet parameters match their template" check_stacksets
+step "destroy.sh order (stub aws)" check_destroy
 step "checkov ${templates[*]}" run_checkov
 
 if ((${#failed[@]})); then

@@ -201,7 +201,7 @@ def _json_response(start_response: Any, status: int, doc: Any) -> list[bytes]:
 
 
 def control(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-    import sagemaker_ext
+    import sagemaker_control as sagemaker_ext  # the control API's SageMaker half
 
     method = environ.get("REQUEST_METHOD", "GET")
     parts = environ.get("PATH_INFO", "")[len(CONTROL_PREFIX):].strip("/").split("/")
@@ -270,7 +270,7 @@ def build_app() -> SagewatchMiddleware:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     import cloudwatch_ext
-    import sagemaker_ext
+    import sagemaker_patches as sagemaker_ext  # moto's SageMaker patches
 
     sagemaker_ext.install()
     cloudwatch_ext.install()

@@ -1,0 +1,220 @@
+"""moto 5.2.5 patched to answer SageMaker job calls as AWS does; installed once by
+emulator.py's build_app(). The job kinds (KINDS) and the lock live here; the control API's
+job seeding (sagemaker_control.py) builds on them.
+
+Why each patch exists (all verified against moto 5.2.5):
+- StopTrainingJob / StopTransformJob are not implemented (moto answers 500);
+  StopProcessingJob jumps straight to `Stopped` without checking the status.
+  AWS: InProgress -> Stopping; any other status -> ValidationException
+  "The request was rejected because the training job is in status <Status>.".
+  Here a stopped job stays `Stopping` until the control API moves it on.
+- moto creates every job already `Completed`; AWS starts them `InProgress`.
+  Created jobs here stay InProgress until the control API says otherwise.
+- Unknown jobs: AWS says ValidationException "Requested resource not found.",
+  moto "Could not find training job '<arn>'.".
+- CreateProcessingJob drops ProcessingResources; CreateTrainingJob overwrites
+  AlgorithmSpecification.MetricDefinitions with a made-up one; transform jobs
+  report FailureReason/LabelingJobArn/AutoMLJobArn as "" instead of omitting them.
+- AddTags appends duplicates instead of overwriting a key, crashes on transform
+  jobs (tags None), and AddTags/ListTags on an unknown ARN give a 500.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import Any
+
+import botocore.session
+from moto.core.responses import EmptyResult
+from moto.sagemaker.exceptions import ValidationError
+from moto.sagemaker.models import SageMakerModelBackend
+from moto.sagemaker.responses import SageMakerResponse
+
+NOT_FOUND = "Requested resource not found."
+# One lock for every change to a job: the server is threaded, and the control API and
+# these patches read-modify-write the same moto objects.
+LOCK = threading.RLock()
+
+
+def utc_now() -> dt.datetime:
+    # moto keeps naive UTC datetimes; stay consistent with it.
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class Kind:
+    def __init__(self, key: str, noun: str, store: str, status_field: str, prefix: str):
+        self.key = key  # "training"
+        self.noun = noun  # "training job" (as in AWS messages)
+        self.store = store  # backend attribute holding the jobs
+        self.status_field = status_field  # "TrainingJobStatus"
+        self.prefix = prefix  # "Training" / "Processing" / "Transform"
+
+    @property
+    def status_attr(self) -> str:
+        return f"{self.key}_job_status"
+
+    @property
+    def end_attr(self) -> str:
+        return f"{self.key}_end_time"
+
+    @property
+    def start_attr(self) -> str:
+        return f"{self.key}_start_time"
+
+    def jobs(self, backend: SageMakerModelBackend) -> dict[str, Any]:
+        return getattr(backend, self.store)
+
+    def output_shape(self) -> Any:
+        return service_model().operation_model(f"Describe{self.prefix}Job").output_shape
+
+
+KINDS = {
+    "training": Kind("training", "training job", "training_jobs", "TrainingJobStatus", "Training"),
+    "processing": Kind(
+        "processing", "processing job", "processing_jobs", "ProcessingJobStatus", "Processing"
+    ),
+    "transform": Kind("transform", "transform job", "transform_jobs", "TransformJobStatus", "Transform"),
+}
+
+_service_model: Any = None
+
+
+def service_model() -> Any:
+    global _service_model
+    if _service_model is None:
+        _service_model = botocore.session.get_session().get_service_model("sagemaker")
+    return _service_model
+
+
+def _find(backend: SageMakerModelBackend, kind: Kind, name: str) -> Any:
+    job = kind.jobs(backend).get(name)
+    if job is None:
+        raise ValidationError(message=NOT_FOUND)
+    return job
+
+
+def _stop(backend: SageMakerModelBackend, kind: Kind, name: str) -> None:
+    with LOCK:
+        job = _find(backend, kind, name)
+        status = getattr(job, kind.status_attr)
+        if status != "InProgress":
+            raise ValidationError(
+                message=f"The request was rejected because the {kind.noun} is in status {status}."
+            )
+        now = utc_now()
+        setattr(job, kind.status_attr, "Stopping")
+        job.last_modified_time = now
+        if kind.key == "training":
+            job.secondary_status = "Stopping"
+            transitions = list(getattr(job, "secondary_status_transitions", None) or [])
+            if transitions and not transitions[-1].get("EndTime"):
+                transitions[-1] = {**transitions[-1], "EndTime": now}
+            transitions.append(
+                {"Status": "Stopping", "StartTime": now, "StatusMessage": "Stopping the training job"}
+            )
+            job.secondary_status_transitions = transitions
+
+
+def mark_created(kind: Kind, job: Any) -> None:
+    """A freshly created job is InProgress, as on AWS, with no end time yet."""
+    now = utc_now()
+    setattr(job, kind.status_attr, "InProgress")
+    setattr(job, kind.end_attr, None)
+    job.last_modified_time = now
+    for attr in ("failure_reason", "labeling_job_arn", "auto_ml_job_arn"):
+        if getattr(job, attr, None) == "":
+            setattr(job, attr, None)
+    if job.tags is None:
+        job.tags = []
+    if kind.key == "training":
+        job.secondary_status = "Starting"
+        job.training_start_time = None
+        job.final_metric_data_list = None
+        job.secondary_status_transitions = [
+            {"Status": "Starting", "StartTime": job.creation_time,
+             "StatusMessage": "Launching requested ML instances"}
+        ]
+    elif kind.key == "processing":
+        job.processing_start_time = None
+    else:
+        job.transform_start_time = None
+
+
+def _wrap_create(kind: Kind, response_method: str, name_param: str) -> None:
+    original = getattr(SageMakerResponse, response_method)
+
+    def create(self: SageMakerResponse) -> Any:
+        metric_defs = None
+        if kind.key == "training":
+            metric_defs = (self._get_param("AlgorithmSpecification") or {}).get("MetricDefinitions")
+        result = original(self)
+        job = kind.jobs(self.sagemaker_backend).get(self._get_param(name_param))
+        if job is not None:
+            with LOCK:
+                mark_created(kind, job)
+                if kind.key == "training":
+                    if metric_defs:
+                        job.algorithm_specification["MetricDefinitions"] = metric_defs
+                    else:
+                        job.algorithm_specification.pop("MetricDefinitions", None)
+                if kind.key == "processing":
+                    job.processing_resources = self._get_param("ProcessingResources")
+                    job.environment = self._get_param("Environment")
+        return result
+
+    setattr(SageMakerResponse, response_method, create)
+
+
+def _wrap_describe(kind: Kind) -> None:
+    method = f"describe_{kind.key}_job"
+    original = getattr(SageMakerModelBackend, method)
+
+    def describe(self: SageMakerModelBackend, *args: Any, **kwargs: Any) -> Any:
+        name = args[0] if args else next(iter(kwargs.values()))
+        _find(self, kind, name)
+        return original(self, *args, **kwargs)
+
+    setattr(SageMakerModelBackend, method, describe)
+
+
+def _get_resource_from_arn(self: SageMakerModelBackend, arn: str) -> Any:
+    try:
+        resource = _original_get_resource(self, arn)
+    except (ValueError, AttributeError):
+        resource = None
+    if resource is None:
+        raise ValidationError(message=NOT_FOUND)
+    if getattr(resource, "tags", None) is None:
+        resource.tags = []
+    return resource
+
+
+def _add_tags(self: SageMakerModelBackend, arn: str, tags: list[dict[str, str]]) -> list[dict[str, str]]:
+    with LOCK:
+        resource = self._get_resource_from_arn(arn)
+        merged = {t["Key"]: t for t in resource.tags}
+        for tag in tags or []:
+            merged[tag["Key"]] = {"Key": tag["Key"], "Value": tag.get("Value", "")}
+        resource.tags = list(merged.values())
+        return resource.tags
+
+
+_original_get_resource = SageMakerModelBackend._get_resource_from_arn
+
+
+def install() -> None:
+    for kind in KINDS.values():
+        def backend_stop(self: SageMakerModelBackend, name: str, _k: Kind = kind) -> None:
+            _stop(self, _k, name)
+
+        def response_stop(self: SageMakerResponse, _k: Kind = kind) -> Any:
+            _stop(self.sagemaker_backend, _k, self._get_param(f"{_k.prefix}JobName"))
+            return EmptyResult()
+
+        setattr(SageMakerModelBackend, f"stop_{kind.key}_job", backend_stop)
+        setattr(SageMakerResponse, f"stop_{kind.key}_job", response_stop)
+        _wrap_describe(kind)
+        _wrap_create(kind, f"create_{kind.key}_job", f"{kind.prefix}JobName")
+    SageMakerModelBackend._get_resource_from_arn = _get_resource_from_arn
+    SageMakerModelBackend.add_tags = _add_tags

@@ -1,74 +1,25 @@
-//! The ports with the AWS SDK: DynamoDB conditional PutItem, CloudWatch GetMetricData and
-//! ListMetrics.
+//! The host-metrics port with the AWS SDK: CloudWatch GetMetricData and ListMetrics. (The
+//! claim store is the shared DynamoDB adapter, `sagewatch_aws::claims::DynamoClaims`.)
 
 use crate::ports::{
-    Claimed, DedupeClaim, DedupeStore, DiscoveredHosts, HostDiscovery, HostMetrics, MetricRequest,
-    MetricValues, QUERY_STAT,
+    DiscoveredHosts, HostDiscovery, HostMetrics, MetricRequest, MetricValues, QUERY_STAT,
 };
+use aws_sdk_cloudwatch as cw;
+use aws_smithy_types::DateTime as SmithyTime;
 use chrono::Utc;
 use cw::operation::get_metric_data::GetMetricDataOutput;
 use cw::types::{
     Dimension, MessageData, Metric, MetricDataQuery, MetricStat, RecentlyActive, ScanBy, StatusCode,
 };
-use ddb::types::AttributeValue;
-use sagewatch::aws_sdk_cloudwatch as cw;
-use sagewatch::aws_sdk_dynamodb as ddb;
-use sagewatch::aws_smithy_types::DateTime as SmithyTime;
-use sagewatch::error::{classify, AwsError, Retry};
-use sagewatch::tracing::warn;
+use sagewatch::error::{AwsError, ErrorKind};
+use sagewatch_aws::error::{from_sdk, safe_text};
+use tracing::warn;
 
 /// GetMetricData takes at most 500 queries per call.
 pub const MAX_QUERIES_PER_CALL: usize = 500;
 /// Pagination guards: a misbehaving endpoint must not keep the function looping.
 const MAX_PAGES_PER_CALL: usize = 100;
 const MAX_LIST_PAGES: usize = 20;
-
-pub struct DynamoDedupe {
-    client: ddb::Client,
-    table: String,
-}
-
-impl DynamoDedupe {
-    pub fn new(client: ddb::Client, table: impl Into<String>) -> Self {
-        DynamoDedupe {
-            client,
-            table: table.into(),
-        }
-    }
-}
-
-impl DedupeStore for DynamoDedupe {
-    async fn claim(&self, claim: &DedupeClaim) -> Result<Claimed, AwsError> {
-        let mut put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", AttributeValue::S(claim.key.clone()))
-            .item(
-                "expires_at",
-                AttributeValue::N(claim.expires_at.to_string()),
-            )
-            // Epoch seconds, as every writer of this table stores it.
-            .item(
-                "claimed_at",
-                AttributeValue::N(Utc::now().timestamp().to_string()),
-            )
-            .condition_expression("attribute_not_exists(pk)");
-        if let Some(id) = &claim.event_id {
-            put = put.item("event_id", AttributeValue::S(id.clone()));
-        }
-        match put.send().await {
-            Ok(_) => Ok(Claimed::First),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(Claimed::Duplicate)
-            }
-            Err(e) => Err(classify("PutItem", &e)),
-        }
-    }
-}
 
 pub struct CloudWatchMetrics {
     client: cw::Client,
@@ -103,14 +54,14 @@ fn to_sdk(q: &crate::ports::MetricQuery) -> MetricDataQuery {
         .build()
 }
 
+/// The service kept paging past our guard: retrying would page the same way.
 fn too_many_pages(operation: &'static str) -> AwsError {
-    AwsError {
+    AwsError::new(
         operation,
-        code: "TooManyPages".into(),
-        message: "pagination did not end; giving up".into(),
-        status: None,
-        retry: Retry::Permanent,
-    }
+        ErrorKind::Other,
+        "TooManyPages",
+        "pagination did not end; giving up",
+    )
 }
 
 fn describe(messages: &[MessageData]) -> String {
@@ -142,16 +93,15 @@ pub fn absorb_page(out: &GetMetricDataOutput, values: &mut MetricValues) -> Resu
         let Some(id) = r.id() else { continue };
         match r.status_code() {
             Some(StatusCode::InternalError) => {
-                return Err(AwsError {
-                    operation: "GetMetricData",
-                    code: "InternalError".into(),
-                    message: format!("query {id}: {}", describe(r.messages())),
-                    status: None,
-                    retry: Retry::Retryable,
-                })
+                return Err(AwsError::new(
+                    "GetMetricData",
+                    ErrorKind::Unavailable,
+                    "InternalError",
+                    safe_text(&format!("query {id}: {}", describe(r.messages()))),
+                ))
             }
             Some(StatusCode::Forbidden) => {
-                let why = describe(r.messages());
+                let why = safe_text(&describe(r.messages()));
                 warn!(id, messages = %why, "GetMetricData refused a series (Forbidden)");
                 values.forbidden.insert(
                     id.to_owned(),
@@ -195,7 +145,7 @@ impl HostMetrics for CloudWatchMetrics {
                     .set_next_token(next_token.take())
                     .send()
                     .await
-                    .map_err(|e| classify("GetMetricData", &e))?;
+                    .map_err(|e| from_sdk("GetMetricData", &e))?;
                 absorb_page(&out, &mut values)?;
                 match out.next_token() {
                     Some(t) if !t.is_empty() => next_token = Some(t.to_owned()),
@@ -233,7 +183,7 @@ impl HostMetrics for CloudWatchMetrics {
             if let Some(account) = &request.account_id {
                 call = call.include_linked_accounts(true).owning_account(account);
             }
-            let out = call.send().await.map_err(|e| classify("ListMetrics", &e))?;
+            let out = call.send().await.map_err(|e| from_sdk("ListMetrics", &e))?;
             hosts.extend(
                 out.metrics()
                     .iter()

@@ -2,10 +2,12 @@
 //! and [EventName, ErrorCode], and an `api_audit` line for destructive or security-relevant
 //! calls and any call that was denied. One table; the first matching rule gives the reason.
 
-use crate::ports::{DedupeStore, HostMetrics, Sink};
+use crate::ports::{HostMetrics, Sink};
 use crate::records::{self, emf_timestamp};
-use crate::{dedupe_key, non_empty, redacted, Augmenter, Failure, Processed};
+use crate::FUNCTION;
+use crate::{non_empty, redacted, Augmenter, Failure, Processed};
 use chrono::{DateTime, Utc};
+use sagewatch::claims::{self, Attempt, ClaimStore};
 use sagewatch::events::{CloudTrailApiCall, SageMakerEvent};
 use sagewatch::redact::redact_json;
 use sagewatch::report::{self, Kind};
@@ -77,12 +79,13 @@ pub fn audit_reason(event_name: &str, error_code: Option<&str>) -> Option<&'stat
         .map(|(_, reason)| *reason)
 }
 
-impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
+impl<D: ClaimStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
     pub(crate) async fn api_call(
         &self,
         event: &SageMakerEvent,
         c: &CloudTrailApiCall,
         now: DateTime<Utc>,
+        attempt: &Attempt,
     ) -> Result<Processed, Failure> {
         let Some(name) = non_empty(c.event_name.as_deref()) else {
             return Err(Failure::Invalid(
@@ -99,11 +102,11 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
             .as_deref()
             .or(c.recipient_account_id.as_deref())
             .unwrap_or("unknown");
-        let key = dedupe_key(&[account, "api_call", id]);
+        let key = claims::key(FUNCTION, &[account, "api_call", id]);
         let error_code = non_empty(c.error_code.as_deref());
         let at = emf_timestamp(c.event_time.or(event.time), now);
         let mut lines =
-            records::api_call_counter(&self.config.metrics_namespace, at, name, error_code);
+            records::api_call_counter(&self.config.common.metrics_namespace, at, name, error_code);
         if let Some(reason) = audit_reason(name, error_code) {
             let mut params = c.request_parameters.clone().unwrap_or(Value::Null);
             redact_json(&mut params);
@@ -128,7 +131,8 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
             ));
         }
         let detail = format!("{name} {}", error_code.unwrap_or("ok"));
-        self.count_once(key, event, lines, now, detail).await
+        self.count_once(key, event, lines, now, attempt, detail)
+            .await
     }
 }
 

@@ -2,19 +2,21 @@
 //! claim, then EMF and the `job_summary` line. Metrics are read *before* the put: a retry after
 //! a failed read must not find the key taken and swallow the job as a duplicate.
 
-use crate::ports::{DedupeStore, HostDiscovery, HostMetrics, Sink};
+use crate::ports::{HostDiscovery, HostMetrics, Sink};
 use crate::records::{emf_timestamp, JobReport};
 use crate::utilization::{
     algo_hosts, metrics_for, Normalization, Plan, Utilization, DISCOVERY_METRIC,
 };
-use crate::{dedupe_key, non_empty, redacted, window, Augmenter, Disposition, Failure, Processed};
+use crate::FUNCTION;
+use crate::{non_empty, redacted, window, Augmenter, Disposition, Failure, Processed};
 use chrono::{DateTime, Duration, Utc};
-use sagewatch::error::{AwsError, Retry};
+use sagewatch::claims::{self, Attempt, ClaimStore};
+use sagewatch::error::RetryLater;
 use sagewatch::events::{Detail, JobSummary, JobType, SageMakerEvent};
 use sagewatch::instance_types;
 use sagewatch::redact::redact;
-use sagewatch::tracing::error;
 use std::collections::BTreeMap;
+use tracing::error;
 
 /// "After you create a metric, allow up to 15 minutes for the metric to appear" (ListMetrics
 /// API reference): a transform job that ended more recently may just not be listed yet.
@@ -82,12 +84,13 @@ fn shape_of(detail: &Detail, job: &JobSummary<'_>) -> Shape {
     }
 }
 
-impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
+impl<D: ClaimStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
     pub(crate) async fn job(
         &self,
         event: &SageMakerEvent,
         home: Option<&str>,
         now: DateTime<Utc>,
+        attempt: &Attempt,
     ) -> Result<Processed, Failure> {
         let Some(job) = event.detail.job() else {
             return Err(Failure::Invalid("not a job detail".into()));
@@ -111,7 +114,10 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
             )));
         };
         let account = event.account.as_deref().unwrap_or("unknown");
-        let key = dedupe_key(&[account, job.job_type.as_str(), name, status.as_str()]);
+        let key = claims::key(
+            FUNCTION,
+            &[account, job.job_type.as_str(), name, status.as_str()],
+        );
         let shape = shape_of(&event.detail, &job);
         let utilization = self
             .utilization(event, &job, name, &shape, home, now)
@@ -162,7 +168,7 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
             event_id: event.id.clone(),
         };
         let lines = report.lines(
-            &self.config.metrics_namespace,
+            &self.config.common.metrics_namespace,
             emf_timestamp(event.time.or(job.end_time), now),
         );
         let detail = format!(
@@ -171,7 +177,8 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
             utilization.hosts.len(),
             utilization.missing.len()
         );
-        self.count_once(key, event, lines, now, detail).await
+        self.count_once(key, event, lines, now, attempt, detail)
+            .await
     }
 
     /// Reads host metrics. Err only for retryable failures; a permanent one (access denied,
@@ -210,7 +217,7 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
                 };
                 let found = match self.metrics.discover_hosts(&request).await {
                     Ok(found) => found,
-                    Err(e) if e.is_retryable() => return Err(Failure::Retry(e)),
+                    Err(e) if e.is_retryable() => return Err(Failure::Retry(e.into())),
                     Err(e) => {
                         error!(job = name, error = %e, "cannot list transform hosts");
                         return Ok(Utilization::unavailable(
@@ -223,16 +230,10 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
                     // ListMetrics can take up to 15 minutes to list a new metric: "none yet"
                     // is not "none". Retry (the SQS message comes back after its visibility
                     // timeout) rather than count the job without hosts forever.
-                    return Err(Failure::Retry(AwsError {
-                        operation: "ListMetrics",
-                        code: "HostsNotListedYet".into(),
-                        message: format!(
-                            "no host of {name} listed yet; the job ended {} s ago and ListMetrics can lag 15 minutes",
-                            ended_ago.num_seconds()
-                        ),
-                        status: None,
-                        retry: Retry::Retryable,
-                    }));
+                    return Err(Failure::Retry(RetryLater::NotReady(format!(
+                        "no host of {name} listed yet; the job ended {} s ago and ListMetrics can lag 15 minutes",
+                        ended_ago.num_seconds()
+                    ))));
                 }
                 if found.truncated {
                     discovery_note = Some("host list truncated (ListMetrics page cap)".to_owned());
@@ -274,7 +275,7 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
                 }
                 Ok(u)
             }
-            Err(e) if e.is_retryable() => Err(Failure::Retry(e)),
+            Err(e) if e.is_retryable() => Err(Failure::Retry(e.into())),
             Err(e) => {
                 error!(job = name, error = %e, "cannot read host metrics; counting the job without them");
                 let missing = plan

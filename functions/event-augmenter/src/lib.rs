@@ -27,23 +27,22 @@ pub mod utilization;
 pub mod window;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use chrono::{DateTime, Duration, Utc};
-use ports::{Claimed, DedupeClaim, DedupeStore, HostMetrics, Sink};
-use sagewatch::error::AwsError;
+use chrono::{DateTime, Utc};
+use lambda_runtime::{Error, LambdaEvent};
+use ports::{HostMetrics, Sink};
+use sagewatch::claims::{Attempt, ClaimStore, Claimed, Mode};
+use sagewatch::error::{RetryLater, RetryableFailure};
 use sagewatch::events::{Detail, SageMakerEvent};
-use sagewatch::lambda_runtime::{Error, LambdaEvent};
 use sagewatch::redact::redact;
-use sagewatch::tracing::{error, info, warn};
 use serde::Serialize;
 use serde_json::Value;
+use tracing::{info, warn};
 
 pub use config::Config;
 pub use records::FUNCTION;
 
-/// DynamoDB allows 2048 bytes of partition key; longer keys are shortened with a hash.
-const MAX_KEY_BYTES: usize = 1024;
-
 pub struct Augmenter<D, M, S> {
+    /// Counts each event once ([`Mode::Once`] claims in the shared table).
     pub dedupe: D,
     pub metrics: M,
     pub sink: S,
@@ -91,12 +90,6 @@ pub enum Response {
     Direct(Summary),
 }
 
-/// A retryable failure of a direct invoke: Lambda retries the event, then its on-failure
-/// destination keeps it. Every side effect is idempotent (the dedupe key), so that is safe.
-#[derive(Debug, thiserror::Error)]
-#[error("retryable failure: {0}")]
-pub struct RetryableFailure(pub AwsError);
-
 /// An SQS failure Lambda cannot attribute to a message (no messageId): the whole batch retries.
 #[derive(Debug, thiserror::Error)]
 #[error("{0} failed SQS record(s) have no messageId; the whole batch is retried")]
@@ -105,7 +98,13 @@ pub struct UnattributableFailure(usize);
 enum Failure {
     /// Never becomes valid by retrying.
     Invalid(String),
-    Retry(AwsError),
+    Retry(RetryLater),
+}
+
+/// Whether this delivery counts the event.
+pub(crate) enum Once {
+    First,
+    Duplicate,
 }
 
 struct Processed {
@@ -124,23 +123,6 @@ impl Processed {
     }
 }
 
-/// `a#b#c`, shortened with a stable hash past [`MAX_KEY_BYTES`].
-pub fn dedupe_key(parts: &[&str]) -> String {
-    let key = parts.join("#");
-    if key.len() <= MAX_KEY_BYTES {
-        return key;
-    }
-    // FNV-1a: stable across builds and platforms (std's hasher is not).
-    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    let mut cut = MAX_KEY_BYTES - 17;
-    while !key.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}#{hash:016x}", &key[..cut])
-}
-
 fn non_empty(s: Option<&str>) -> Option<&str> {
     s.map(str::trim).filter(|s| !s.is_empty())
 }
@@ -149,7 +131,7 @@ fn redacted(s: Option<&str>) -> Option<String> {
     s.map(|s| redact(s).into_owned())
 }
 
-impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
+impl<D: ClaimStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Response, Error> {
         self.handle_at(event, Utc::now()).await
     }
@@ -160,9 +142,16 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
         event: LambdaEvent<Value>,
         now: DateTime<Utc>,
     ) -> Result<Response, Error> {
-        let home = self.config.home_account.clone().or_else(|| {
-            sagewatch::aws::target::account_of_arn(&event.context.invoked_function_arn)
-        });
+        let home = self
+            .config
+            .common
+            .home_account(&event.context.invoked_function_arn);
+        let attempt = Attempt::new(
+            FUNCTION,
+            &event.context.request_id,
+            event.context.deadline,
+            now,
+        );
         let payload = event.payload;
         if let Some(records) = payload.get("Records") {
             // Only SQS batches; an SNS or S3 notification sent here is a wiring mistake.
@@ -176,7 +165,7 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
                 Err("`Records` that are not SQS messages (eventSource aws:sqs)".to_owned())
             };
             return match batch {
-                Ok(batch) => self.batch(batch, home.as_deref(), now).await,
+                Ok(batch) => self.batch(batch, home.as_deref(), now, &attempt).await,
                 Err(e) => {
                     let outcome = self.invalid(0, None, format!("not an SQS batch: {e}"), now);
                     Ok(Response::Direct(Summary {
@@ -188,12 +177,12 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
         let outcome = match SageMakerEvent::from_value(payload) {
             Err(e) => self.invalid(0, None, e.to_string(), now),
             // Boxed: keeps the handler's future shallow enough for rustc's layout recursion limit.
-            Ok(ev) => match Box::pin(self.process(&ev, home.as_deref(), now)).await {
+            Ok(ev) => match Box::pin(self.process(&ev, home.as_deref(), now, &attempt)).await {
                 Ok(p) => outcome(0, None, p),
                 Err(Failure::Invalid(reason)) => self.invalid(0, ev.id.clone(), reason, now),
                 Err(Failure::Retry(e)) => {
                     warn!(error = %e, event_id = ev.id.as_deref().unwrap_or("-"), "retryable failure");
-                    return Err(Box::new(RetryableFailure(e)));
+                    return Err(Box::new(RetryableFailure::from(e)));
                 }
             },
         };
@@ -210,6 +199,7 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
         batch: SqsEvent,
         home: Option<&str>,
         now: DateTime<Utc>,
+        attempt: &Attempt,
     ) -> Result<Response, Error> {
         let mut response = SqsBatchResponse::default();
         let mut unattributable = 0;
@@ -221,7 +211,7 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
                     .map_err(|e| Failure::Invalid(e.to_string())),
             };
             let result = match parsed {
-                Ok(ev) => Box::pin(self.process(&ev, home, now)).await,
+                Ok(ev) => Box::pin(self.process(&ev, home, now, attempt)).await,
                 Err(f) => Err(f),
             };
             let failed = match result {
@@ -259,15 +249,18 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
         reason: String,
         now: DateTime<Utc>,
     ) -> Outcome {
-        // serde messages quote the offending value, which may be a secret.
-        let reason = redact(&reason).into_owned();
-        error!(record, id = id.as_deref().unwrap_or("-"), reason = %reason, "invalid event; nothing done");
-        self.sink.write(records::function_counter(
-            &self.config.metrics_namespace,
+        // serde messages quote the offending value, which may be a secret: the health
+        // counter redacts it.
+        let reason = self.config.common.health().invalid(
+            &self.sink,
             now,
-            "InvalidEvents",
-            &[("reason", Value::from(reason.as_str()))],
-        ));
+            "invalid_event",
+            &reason,
+            &[
+                ("record", Value::from(record)),
+                ("message_id", id.clone().map_or(Value::Null, Value::from)),
+            ],
+        );
         Outcome {
             record,
             message_id: id,
@@ -282,16 +275,17 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
         event: &SageMakerEvent,
         home: Option<&str>,
         now: DateTime<Utc>,
+        attempt: &Attempt,
     ) -> Result<Processed, Failure> {
         match &event.detail {
             Detail::TrainingJob(_) | Detail::ProcessingJob(_) | Detail::TransformJob(_) => {
-                self.job(event, home, now).await
+                self.job(event, home, now, attempt).await
             }
-            Detail::HyperParameterTuningJob(t) => self.tuning(event, t, now).await,
-            Detail::Endpoint(e) => self.endpoint(event, e, now).await,
-            Detail::PipelineExecution(p) => self.pipeline_execution(event, p, now).await,
-            Detail::PipelineStep(s) => self.pipeline_step(event, s, now).await,
-            Detail::ApiCall(c) => self.api_call(event, c, now).await,
+            Detail::HyperParameterTuningJob(t) => self.tuning(event, t, now, attempt).await,
+            Detail::Endpoint(e) => self.endpoint(event, e, now, attempt).await,
+            Detail::PipelineExecution(p) => self.pipeline_execution(event, p, now, attempt).await,
+            Detail::PipelineStep(s) => self.pipeline_step(event, s, now, attempt).await,
+            Detail::ApiCall(c) => self.api_call(event, c, now, attempt).await,
             Detail::EndpointDeployment(_) | Detail::ModelPackage(_) => Ok(Processed::new(
                 Disposition::Ignored,
                 format!("{}: no metric for this detail-type", event.detail_type),
@@ -303,17 +297,18 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
         }
     }
 
-    /// The conditional put, then the lines. A duplicate writes only `DuplicateEvents`.
+    /// The claim, then the lines. A duplicate writes only `DuplicateEvents`.
     async fn count_once(
         &self,
         key: String,
         event: &SageMakerEvent,
         lines: Vec<String>,
         now: DateTime<Utc>,
+        attempt: &Attempt,
         detail: String,
     ) -> Result<Processed, Failure> {
-        match self.claim(&key, event, now).await? {
-            Claimed::First => {
+        match self.claim(&key, event, now, attempt).await? {
+            Once::First => {
                 self.sink.write(lines);
                 info!(key = %key, "counted");
                 Ok(Processed {
@@ -322,14 +317,12 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
                     detail,
                 })
             }
-            Claimed::Duplicate => {
-                info!(key = %key, "duplicate delivery; nothing emitted");
-                self.sink.write(records::function_counter(
-                    &self.config.metrics_namespace,
+            Once::Duplicate => {
+                self.config.common.health().duplicate(
+                    &self.sink,
                     now,
-                    "DuplicateEvents",
                     &[("dedupe_key", Value::from(key.as_str()))],
-                ));
+                );
                 Ok(Processed {
                     result: Disposition::Duplicate,
                     key: Some(key),
@@ -339,24 +332,38 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
         }
     }
 
-    /// The conditional put alone. Every error is retryable here, even "table not found":
-    /// skipping would lose the count silently and guessing "new" would double it.
+    /// The claim alone ([`Mode::Once`]: the put is the commit point). Our own earlier write
+    /// whose answer was lost is ours, not a duplicate. Every error is retryable here, even
+    /// "table not found": skipping would lose the count silently and guessing "new" would
+    /// double it.
     async fn claim(
         &self,
         key: &str,
         event: &SageMakerEvent,
         now: DateTime<Utc>,
-    ) -> Result<Claimed, Failure> {
-        let claim = DedupeClaim {
-            key: key.to_owned(),
-            expires_at: (now + self.dedupe_ttl()).timestamp(),
-            event_id: event.id.clone(),
-        };
-        self.dedupe.claim(&claim).await.map_err(Failure::Retry)
+        attempt: &Attempt,
+    ) -> Result<Once, Failure> {
+        let claim = attempt.claim(
+            key.to_owned(),
+            Mode::Once,
+            now,
+            self.config.dedupe_ttl_days,
+            event.id.clone(),
+        );
+        match self.dedupe.claim(&claim).await {
+            Ok(Claimed::Acquired(_)) => Ok(Once::First),
+            Ok(Claimed::Done { .. }) => Ok(Once::Duplicate),
+            // Only pending claims can be in progress, and this function never leaves one; a
+            // foreign item under our prefix is not ours to count or to skip.
+            Ok(Claimed::InProgress { owner, .. }) => Err(Failure::Retry(RetryLater::NotReady(
+                format!("{key} is held by {owner}"),
+            ))),
+            Err(e) => Err(Failure::Retry(RetryLater::Aws(e))),
+        }
     }
 
-    fn dedupe_ttl(&self) -> Duration {
-        Duration::days(i64::from(self.config.dedupe_ttl_days))
+    fn dedupe_ttl(&self) -> chrono::Duration {
+        chrono::Duration::days(i64::from(self.config.dedupe_ttl_days))
     }
 }
 

@@ -2,16 +2,19 @@
 //! metrics and properties, each counted once. They differ in what identifies a change (the
 //! dedupe key) and what they carry, so each has its own short function over shared helpers.
 
-use crate::ports::{Claimed, DedupeStore, HostMetrics, Sink};
+use crate::ports::{HostMetrics, Sink};
 use crate::records::{self, emf_timestamp};
-use crate::{dedupe_key, non_empty, redacted, Augmenter, Disposition, Failure, Processed};
+use crate::Once;
+use crate::FUNCTION;
+use crate::{non_empty, redacted, Augmenter, Disposition, Failure, Processed};
 use chrono::{DateTime, Utc};
+use sagewatch::claims::{self, Attempt, ClaimStore};
 use sagewatch::emf::Unit;
 use sagewatch::events::{
     Endpoint, HyperParameterTuningJob, PipelineExecution, PipelineStep, SageMakerEvent,
 };
-use sagewatch::tracing::{info, warn};
 use serde_json::{json, Map, Value};
+use tracing::{info, warn};
 
 /// The properties every status event carries.
 fn event_props(event: &SageMakerEvent) -> Map<String, Value> {
@@ -21,12 +24,13 @@ fn event_props(event: &SageMakerEvent) -> Map<String, Value> {
     props
 }
 
-impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
+impl<D: ClaimStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
     pub(crate) async fn tuning(
         &self,
         event: &SageMakerEvent,
         t: &HyperParameterTuningJob,
         now: DateTime<Utc>,
+        attempt: &Attempt,
     ) -> Result<Processed, Failure> {
         let Some(status) = t.hyper_parameter_tuning_job_status.as_ref() else {
             return Err(Failure::Invalid("tuning job without a status".into()));
@@ -42,7 +46,10 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
             return Err(Failure::Invalid("tuning job without a name".into()));
         };
         let account = event.account.as_deref().unwrap_or("unknown");
-        let key = dedupe_key(&[account, "hyper_parameter_tuning", name, status.as_str()]);
+        let key = claims::key(
+            FUNCTION,
+            &[account, "hyper_parameter_tuning", name, status.as_str()],
+        );
         let best = t.best_training_job.as_ref();
         let objective =
             best.and_then(|b| b.final_hyper_parameter_tuning_job_objective_metric.as_ref());
@@ -80,14 +87,15 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
             props.insert("duration_seconds".into(), json!((e - c).num_seconds()));
         }
         let lines = records::status_counter(
-            &self.config.metrics_namespace,
+            &self.config.common.metrics_namespace,
             emf_timestamp(event.time, now),
             status.as_str(),
             &[("TuningJobCount", 1.0, Unit::Count)],
             props,
         );
         let detail = format!("tuning job {name} {status}");
-        self.count_once(key, event, lines, now, detail).await
+        self.count_once(key, event, lines, now, attempt, detail)
+            .await
     }
 
     pub(crate) async fn endpoint(
@@ -95,6 +103,7 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
         event: &SageMakerEvent,
         e: &Endpoint,
         now: DateTime<Utc>,
+        attempt: &Attempt,
     ) -> Result<Processed, Failure> {
         let (Some(name), Some(status)) = (
             non_empty(e.endpoint_name.as_deref()),
@@ -116,7 +125,10 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
             ));
         };
         let account = event.account.as_deref().unwrap_or("unknown");
-        let key = dedupe_key(&[account, "endpoint", name, status.as_str(), &discriminator]);
+        let key = claims::key(
+            FUNCTION,
+            &[account, "endpoint", name, status.as_str(), &discriminator],
+        );
         let failure = redacted(non_empty(e.failure_reason.as_deref()));
         if status.is("Failed") {
             warn!(
@@ -132,18 +144,19 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
         props.insert("failure_reason".into(), json!(failure));
         let at = emf_timestamp(event.time, now);
         if status.is("InService") {
-            self.time_to_in_service(event, e, name, account, at, &props, now)
+            self.time_to_in_service(event, e, name, account, at, &props, now, attempt)
                 .await?;
         }
         let lines = records::status_counter(
-            &self.config.metrics_namespace,
+            &self.config.common.metrics_namespace,
             at,
             status.as_str(),
             &[("EndpointStatusChanges", 1.0, Unit::Count)],
             props,
         );
         let detail = format!("endpoint {name} {status}");
-        self.count_once(key, event, lines, now, detail).await
+        self.count_once(key, event, lines, now, attempt, detail)
+            .await
     }
 
     /// `EndpointTimeToInServiceSeconds` once per endpoint creation: the first InService after
@@ -162,6 +175,7 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
         at: DateTime<Utc>,
         props: &Map<String, Value>,
         now: DateTime<Utc>,
+        attempt: &Attempt,
     ) -> Result<(), Failure> {
         let (Some(c), Some(m)) = (e.creation_time, e.last_modified_time) else {
             return Ok(());
@@ -172,19 +186,22 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
             return Ok(());
         }
         let created = c.timestamp_millis().to_string();
-        let key = dedupe_key(&[account, "endpoint", name, &created, "first_in_service"]);
-        match self.claim(&key, event, now).await? {
-            Claimed::First => {
+        let key = claims::key(
+            FUNCTION,
+            &[account, "endpoint", name, &created, "first_in_service"],
+        );
+        match self.claim(&key, event, now, attempt).await? {
+            Once::First => {
                 let secs = (m - c).num_milliseconds() as f64 / 1000.0;
                 self.sink.write(records::status_counter(
-                    &self.config.metrics_namespace,
+                    &self.config.common.metrics_namespace,
                     at,
                     "InService",
                     &[("EndpointTimeToInServiceSeconds", secs, Unit::Seconds)],
                     props.clone(),
                 ));
             }
-            Claimed::Duplicate => {
+            Once::Duplicate => {
                 info!(key = %key, "not the first InService of this endpoint creation; no time-to-InService");
             }
         }
@@ -196,6 +213,7 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
         event: &SageMakerEvent,
         p: &PipelineExecution,
         now: DateTime<Utc>,
+        attempt: &Attempt,
     ) -> Result<Processed, Failure> {
         let Some(status) = p.current_pipeline_execution_status.as_ref() else {
             return Err(Failure::Invalid(
@@ -208,7 +226,10 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
             ));
         };
         let account = event.account.as_deref().unwrap_or("unknown");
-        let key = dedupe_key(&[account, "pipeline_execution", execution, status.as_str()]);
+        let key = claims::key(
+            FUNCTION,
+            &[account, "pipeline_execution", execution, status.as_str()],
+        );
         let mut metrics = vec![("PipelineExecutionCount", 1.0, Unit::Count)];
         if let (Some(s), Some(e)) = (p.execution_start_time, p.execution_end_time) {
             if e >= s {
@@ -235,14 +256,15 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
             json!(redacted(non_empty(p.failure_reason.as_deref()))),
         );
         let lines = records::status_counter(
-            &self.config.metrics_namespace,
+            &self.config.common.metrics_namespace,
             emf_timestamp(event.time, now),
             status.as_str(),
             &metrics,
             props,
         );
         let detail = format!("pipeline execution {status}");
-        self.count_once(key, event, lines, now, detail).await
+        self.count_once(key, event, lines, now, attempt, detail)
+            .await
     }
 
     pub(crate) async fn pipeline_step(
@@ -250,6 +272,7 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
         event: &SageMakerEvent,
         s: &PipelineStep,
         now: DateTime<Utc>,
+        attempt: &Attempt,
     ) -> Result<Processed, Failure> {
         let (Some(status), Some(step), Some(execution)) = (
             s.current_step_status.as_ref(),
@@ -261,7 +284,10 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
             ));
         };
         let account = event.account.as_deref().unwrap_or("unknown");
-        let key = dedupe_key(&[account, "pipeline_step", execution, step, status.as_str()]);
+        let key = claims::key(
+            FUNCTION,
+            &[account, "pipeline_step", execution, step, status.as_str()],
+        );
         let mut props = event_props(event);
         props.insert("step_name".into(), json!(step));
         props.insert("step_type".into(), json!(s.step_type));
@@ -278,13 +304,14 @@ impl<D: DedupeStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
             json!(redacted(non_empty(s.failure_reason.as_deref()))),
         );
         let lines = records::status_counter(
-            &self.config.metrics_namespace,
+            &self.config.common.metrics_namespace,
             emf_timestamp(event.time, now),
             status.as_str(),
             &[("PipelineStepCount", 1.0, Unit::Count)],
             props,
         );
         let detail = format!("pipeline step {step} {status}");
-        self.count_once(key, event, lines, now, detail).await
+        self.count_once(key, event, lines, now, attempt, detail)
+            .await
     }
 }

@@ -1,28 +1,23 @@
 //! Wiring only: tracing, configuration and SDK clients once per cold start, then the runtime.
 
-use event_augmenter::adapter::{CloudWatchMetrics, DynamoDedupe};
-use event_augmenter::ports::StdoutSink;
+use event_augmenter::adapter::CloudWatchMetrics;
 use event_augmenter::{Augmenter, Config};
-use sagewatch::lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use sagewatch::runtime::{init_tracing, load_aws_config, Env};
-use serde_json::Value;
+use sagewatch::env::Env;
+use sagewatch::output::StdoutSink;
+use sagewatch_aws::claims::DynamoClaims;
+use sagewatch_aws::lambda::{init_tracing, load_aws_config, serve};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
-    let env = Env;
-    let config = Config::from_env(&env)?;
-    let table = env.required("SAGEWATCH_DEDUPE_TABLE")?;
+    let config = Config::from_env(&Env)?;
     let aws = load_aws_config().await;
     let augmenter = Augmenter {
-        dedupe: DynamoDedupe::new(sagewatch::aws_sdk_dynamodb::Client::new(&aws), table),
-        metrics: CloudWatchMetrics::new(sagewatch::aws_sdk_cloudwatch::Client::new(&aws)),
+        dedupe: DynamoClaims::new(aws_sdk_dynamodb::Client::new(&aws), &config.dedupe_table),
+        metrics: CloudWatchMetrics::new(aws_sdk_cloudwatch::Client::new(&aws)),
         sink: StdoutSink,
         config,
     };
     let augmenter = &augmenter;
-    run(service_fn(move |event: LambdaEvent<Value>| async move {
-        augmenter.handle(event).await
-    }))
-    .await
+    serve(move |event| async move { augmenter.handle(event).await }).await
 }

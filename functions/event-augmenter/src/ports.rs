@@ -1,36 +1,11 @@
-//! The three things the augmenter needs from outside: a place to count each event once, host
-//! metrics, and somewhere to write EMF and report lines. Production: DynamoDB, CloudWatch,
-//! stdout (`adapter.rs`); tests: in-memory fakes and a capturing sink.
+//! What the augmenter needs from outside besides the shared ports (the claim store that counts
+//! each event once, and the sink for EMF and report lines): host metrics. Production:
+//! CloudWatch (`adapter.rs`); tests: an in-memory fake.
 
 use chrono::{DateTime, Utc};
 use sagewatch::error::AwsError;
 use std::collections::BTreeMap;
 use std::future::Future;
-
-/// One conditional write: "this key was never seen before".
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DedupeClaim {
-    /// `account#job_type#job_name#status` for jobs (see the README for the other kinds).
-    pub key: String,
-    /// Epoch seconds; the table's TTL attribute `expires_at`.
-    pub expires_at: i64,
-    /// The EventBridge event id, kept on the item for investigations.
-    pub event_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Claimed {
-    /// The key is new: count the event.
-    First,
-    /// Someone already counted it: emit nothing.
-    Duplicate,
-}
-
-pub trait DedupeStore: Send + Sync {
-    /// Any error (unreachable table, throttling, missing table) is an error: the caller must
-    /// never treat "could not check" as "new" or as "duplicate".
-    fn claim(&self, claim: &DedupeClaim) -> impl Future<Output = Result<Claimed, AwsError>> + Send;
-}
 
 /// Which aggregate of a host metric a report field or EMF metric holds. Both are computed from
 /// one `Average` query per (host, metric) at the storage granularity (see `utilization.rs`).

@@ -35,16 +35,6 @@ pub fn render(record: &MetricRecord) -> Vec<String> {
     record.render_logged()
 }
 
-/// `InvalidEvents` or `DuplicateEvents` by [Function], with a short reason.
-pub fn function_counter(
-    namespace: &str,
-    at: DateTime<Utc>,
-    metric: &str,
-    props: &[(&str, Value)],
-) -> Vec<String> {
-    sagewatch::emf::function_counter(namespace, at, FUNCTION, metric, props)
-}
-
 /// One count by [Status] (tuning, endpoints, pipelines), extra metrics and properties.
 pub fn status_counter(
     namespace: &str,

@@ -2,26 +2,27 @@
 //! PutMetricData, the dedupe table in DynamoDB, SQS batches received from a real queue, AWS
 //! calls counted per operation.
 
-use chrono::Utc;
-use event_augmenter::adapter::{CloudWatchMetrics, DynamoDedupe};
-use event_augmenter::ports::MemorySink;
-use event_augmenter::{Augmenter, Config, Disposition, Response, Summary};
-use sagewatch::aws_sdk_cloudwatch as cw;
-use sagewatch::aws_sdk_dynamodb as ddb;
-use sagewatch::aws_sdk_sqs as sqs;
-use sagewatch::aws_smithy_runtime_api::box_error::BoxError;
-use sagewatch::aws_smithy_runtime_api::client::interceptors::context::{
+use aws_sdk_cloudwatch as cw;
+use aws_sdk_dynamodb as ddb;
+use aws_sdk_sqs as sqs;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextMut,
 };
-use sagewatch::aws_smithy_runtime_api::client::interceptors::Intercept;
-use sagewatch::aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use sagewatch::aws_smithy_types::config_bag::ConfigBag;
-use sagewatch::lambda_runtime::{Context, LambdaEvent};
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use chrono::Utc;
+use event_augmenter::adapter::CloudWatchMetrics;
+use event_augmenter::{Augmenter, Config, Disposition, Response, Summary};
+use lambda_runtime::{Context, LambdaEvent};
+use sagewatch::output::MemorySink;
+use sagewatch_aws::claims::DynamoClaims;
 use sagewatch_emulator::{create_dedupe_table, unique_name, CallCounter, Emulator, ACCOUNT_ID};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 
-type Live = Augmenter<DynamoDedupe, CloudWatchMetrics, Arc<MemorySink>>;
+type Live = Augmenter<DynamoClaims, CloudWatchMetrics, Arc<MemorySink>>;
 
 struct Fixture {
     cw: cw::Client,
@@ -49,11 +50,15 @@ async fn fixture() -> Fixture {
     create_dedupe_table(&config, &table).await;
     let sink = Arc::new(MemorySink::default());
     let augmenter = Augmenter {
-        dedupe: DynamoDedupe::new(counted_ddb, &table),
+        dedupe: DynamoClaims::new(counted_ddb, &table),
         metrics: CloudWatchMetrics::new(counted_cw),
         sink: sink.clone(),
         config: Config {
-            home_account: Some(ACCOUNT_ID.into()),
+            common: sagewatch::config::Common {
+                home_account: Some(ACCOUNT_ID.into()),
+                ..Config::default().common
+            },
+            dedupe_table: table.clone(),
             report_tag_keys: vec!["project".into()],
             ..Config::default()
         },
@@ -72,10 +77,7 @@ fn minute_now() -> i64 {
     now - now % 60
 }
 
-fn sample(name: &str) -> Value {
-    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("json")
-}
+use sagewatch::testing::sample;
 
 /// The Completed training sample, renamed, on `count` × `instance_type`, running `start..end`.
 fn training_event(job: &str, instance_type: &str, count: u64, start: i64, end: i64) -> Value {
@@ -110,7 +112,7 @@ async fn put(
             MetricDatum::builder()
                 .metric_name(metric)
                 .dimensions(Dimension::builder().name("Host").value(host).build())
-                .timestamp(sagewatch::aws_smithy_types::DateTime::from_secs(*at))
+                .timestamp(aws_smithy_types::DateTime::from_secs(*at))
                 .value(*v)
                 .unit(StandardUnit::Percent)
                 .build(),
@@ -467,13 +469,13 @@ async fn dynamodb_down_or_table_missing_is_a_retryable_error_and_nothing_is_emit
             .endpoint_url("http://127.0.0.1:9")
             .build(),
     );
-    f.augmenter.dedupe = DynamoDedupe::new(down, &f.table);
+    f.augmenter.dedupe = DynamoClaims::new(down, &f.table);
     let err = f
         .invoke(event.clone())
         .await
         .expect_err("table unreachable");
     assert!(
-        err.contains("retryable") && err.contains("PutItem"),
+        err.contains("must be retried") && err.contains("PutItem"),
         "{err}"
     );
     assert!(err.contains("DispatchFailure"), "{err}");
@@ -492,13 +494,13 @@ async fn dynamodb_down_or_table_missing_is_a_retryable_error_and_nothing_is_emit
     assert_eq!(b.batch_item_failures[0].item_identifier, "m-1");
 
     // Missing table (deployment mistake): also an error, never a silent skip or double count.
-    f.augmenter.dedupe = DynamoDedupe::new(ddb::Client::new(&config), unique_name("no-such-table"));
+    f.augmenter.dedupe = DynamoClaims::new(ddb::Client::new(&config), unique_name("no-such-table"));
     let err = f.invoke(event.clone()).await.expect_err("table missing");
     assert!(err.contains("ResourceNotFoundException"), "{err}");
     assert!(f.sink.lines().is_empty());
 
     // Back up: the same event is counted (the failed attempts took no key).
-    f.augmenter.dedupe = DynamoDedupe::new(ddb::Client::new(&config), &f.table);
+    f.augmenter.dedupe = DynamoClaims::new(ddb::Client::new(&config), &f.table);
     assert_eq!(
         f.direct(event).await.outcomes[0].result,
         Disposition::Counted
@@ -634,7 +636,7 @@ async fn per_series_status_codes_internal_error_retries_forbidden_is_missing() {
     f.calls.reset();
     let err = f.invoke(event.clone()).await.expect_err("InternalError");
     assert!(
-        err.contains("retryable") && err.contains("InternalError"),
+        err.contains("must be retried") && err.contains("InternalError"),
         "{err}"
     );
     assert_eq!(
@@ -687,7 +689,10 @@ async fn a_transform_job_that_just_ended_without_listed_hosts_is_retried() {
         .to_rfc3339());
     f.calls.reset();
     let err = f.invoke(e).await.expect_err("hosts not listed yet");
-    assert!(err.contains("HostsNotListedYet"), "{err}");
+    assert!(
+        err.contains("not ready: no host of") && err.contains("listed yet"),
+        "{err}"
+    );
     let counts = f.calls.counts();
     assert_eq!(counts.get("ListMetrics"), Some(&1), "{counts:?}");
     assert_eq!(

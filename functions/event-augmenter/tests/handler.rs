@@ -3,63 +3,62 @@
 
 use chrono::{DateTime, Utc};
 use event_augmenter::ports::{
-    Claimed, DedupeClaim, DedupeStore, DiscoveredHosts, HostDiscovery, HostMetrics, MemorySink,
-    MetricRequest, MetricValues,
+    DiscoveredHosts, HostDiscovery, HostMetrics, MetricRequest, MetricValues,
 };
 use event_augmenter::{Augmenter, Config, Disposition, Response, Summary};
-use sagewatch::error::{AwsError, Retry};
-use sagewatch::lambda_runtime::{Context, LambdaEvent};
+use lambda_runtime::{Context, LambdaEvent};
+use sagewatch::claims::{Claim, ClaimStore, Claimed, MemoryClaims};
+use sagewatch::error::{AwsError, ErrorKind};
+use sagewatch::output::MemorySink;
+use sagewatch::testing::sample;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 // ---- fakes ------------------------------------------------------------------------------
 
+/// The shared in-memory claim store, with every claim recorded and failures on demand.
 #[derive(Default)]
 struct FakeDedupe {
-    seen: Mutex<BTreeSet<String>>,
-    claims: Mutex<Vec<DedupeClaim>>,
-    fail_with: Mutex<Option<Retry>>,
+    store: MemoryClaims,
+    claims: Mutex<Vec<Claim>>,
+    fail_with: Mutex<Option<ErrorKind>>,
     /// Fails (retryably) only the claims whose key contains this.
     fail_keys_containing: Mutex<Option<String>>,
 }
 
 impl FakeDedupe {
-    fn claims(&self) -> Vec<DedupeClaim> {
+    fn claims(&self) -> Vec<Claim> {
         self.claims.lock().unwrap().clone()
     }
 }
 
-fn aws_error(operation: &'static str, code: &str, retry: Retry) -> AwsError {
-    AwsError {
-        operation,
-        code: code.into(),
-        message: "test".into(),
-        status: Some(if retry == Retry::Retryable { 500 } else { 400 }),
-        retry,
-    }
+fn aws_error(operation: &'static str, code: &str, kind: ErrorKind) -> AwsError {
+    AwsError::new(operation, kind, code, "test")
 }
 
-impl DedupeStore for FakeDedupe {
-    async fn claim(&self, claim: &DedupeClaim) -> Result<Claimed, AwsError> {
+impl ClaimStore for FakeDedupe {
+    async fn claim(&self, claim: &Claim) -> Result<Claimed, AwsError> {
         self.claims.lock().unwrap().push(claim.clone());
-        if let Some(retry) = *self.fail_with.lock().unwrap() {
-            return Err(aws_error("PutItem", "ResourceNotFoundException", retry));
+        if let Some(kind) = *self.fail_with.lock().unwrap() {
+            return Err(aws_error("PutItem", "ResourceNotFoundException", kind));
         }
         if let Some(part) = self.fail_keys_containing.lock().unwrap().as_deref() {
             if claim.key.contains(part) {
                 return Err(aws_error(
                     "PutItem",
                     "InternalServerError",
-                    Retry::Retryable,
+                    ErrorKind::Unavailable,
                 ));
             }
         }
-        Ok(if self.seen.lock().unwrap().insert(claim.key.clone()) {
-            Claimed::First
-        } else {
-            Claimed::Duplicate
-        })
+        self.store.claim(claim).await
+    }
+    async fn complete(&self, key: &str, owner: &str) -> Result<(), AwsError> {
+        self.store.complete(key, owner).await
+    }
+    async fn release(&self, key: &str, owner: &str) -> Result<(), AwsError> {
+        self.store.release(key, owner).await
     }
 }
 
@@ -73,7 +72,7 @@ struct FakeMetrics {
     forbidden: Vec<String>,
     transform_hosts: Vec<String>,
     transform_truncated: bool,
-    fail_fetch: Mutex<Option<Retry>>,
+    fail_fetch: Mutex<Option<ErrorKind>>,
     requests: Mutex<Vec<MetricRequest>>,
     discoveries: Mutex<Vec<HostDiscovery>>,
 }
@@ -144,16 +143,14 @@ fn augmenter(metrics: FakeMetrics) -> Fake {
         metrics,
         sink: MemorySink::default(),
         config: Config {
-            home_account: Some("123456789012".into()),
+            common: sagewatch::config::Common {
+                home_account: Some("123456789012".into()),
+                ..Config::default().common
+            },
             report_tag_keys: vec!["project".into()],
             ..Config::default()
         },
     }
-}
-
-fn sample(name: &str) -> Value {
-    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
 fn now() -> DateTime<Utc> {
@@ -336,13 +333,7 @@ const SAMPLES: &[(&str, Disposition, Option<&str>, Option<&str>)] = &[
 
 #[tokio::test]
 async fn every_sample_in_events() {
-    let dir = format!("{}/../../events", env!("CARGO_MANIFEST_DIR"));
-    let mut files: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".json"))
-        .collect();
-    files.sort();
+    let files = sagewatch::testing::sample_names();
     for file in &files {
         let a = augmenter(FakeMetrics {
             transform_hosts: vec!["sagewatch-demo-transform-1/i-0abc-us-east-1a".into()],
@@ -443,7 +434,7 @@ async fn completed_training_sample_report() {
     assert_eq!(reqs[0].end.to_rfc3339(), "2024-06-10T12:32:00+00:00");
     assert_eq!(
         a.dedupe.claims()[0].key,
-        "123456789012#training#sagewatch-demo-train-1#Completed"
+        "event-augmenter#123456789012#training#sagewatch-demo-train-1#Completed"
     );
     // The EMF line: contract dimension sets, never the job name as a dimension.
     let [emf] = emf_with(&a.sink, "JobCount").try_into().unwrap();
@@ -704,11 +695,11 @@ async fn ten_deliveries_one_emission() {
 #[tokio::test]
 async fn a_metrics_failure_is_retried_before_the_key_is_taken() {
     let a = augmenter(FakeMetrics::uniform(30.0));
-    *a.metrics.fail_fetch.lock().unwrap() = Some(Retry::Retryable);
+    *a.metrics.fail_fetch.lock().unwrap() = Some(ErrorKind::Throttled);
     let err = invoke(&a, sample("training-job-state-change.json"))
         .await
         .unwrap_err();
-    assert!(err.contains("retryable"), "{err}");
+    assert!(err.contains("must be retried"), "{err}");
     assert!(
         a.dedupe.claims().is_empty(),
         "no PutItem before the metrics were read"
@@ -724,7 +715,7 @@ async fn a_metrics_failure_is_retried_before_the_key_is_taken() {
 #[tokio::test]
 async fn a_permanent_metrics_failure_still_counts_the_job() {
     let a = augmenter(FakeMetrics::uniform(30.0));
-    *a.metrics.fail_fetch.lock().unwrap() = Some(Retry::Permanent);
+    *a.metrics.fail_fetch.lock().unwrap() = Some(ErrorKind::AccessDenied);
     let s = direct(&a, sample("training-job-state-change.json")).await;
     assert_eq!(s.outcomes[0].result, Disposition::Counted);
     let [r] = reports(&a.sink, "job_summary").try_into().unwrap();
@@ -737,7 +728,7 @@ async fn a_permanent_metrics_failure_still_counts_the_job() {
 
 #[tokio::test]
 async fn the_dedupe_table_failing_is_an_error_never_a_skip() {
-    for retry in [Retry::Retryable, Retry::Permanent] {
+    for retry in [ErrorKind::Throttled, ErrorKind::AccessDenied] {
         let a = augmenter(FakeMetrics::uniform(30.0));
         *a.dedupe.fail_with.lock().unwrap() = Some(retry);
         for file in [
@@ -801,7 +792,7 @@ async fn sqs_malformed_message_alone_in_batch_item_failures() {
 #[tokio::test]
 async fn sqs_retryable_failure_returns_only_that_message() {
     let a = augmenter(FakeMetrics::uniform(5.0));
-    *a.metrics.fail_fetch.lock().unwrap() = Some(Retry::Retryable);
+    *a.metrics.fail_fetch.lock().unwrap() = Some(ErrorKind::Throttled);
     let mut batch = sqs_batch();
     // Second message: a CloudTrail call needs no metrics and succeeds.
     let ct = serde_json::to_string(&sample("cloudtrail-api-call.json")).unwrap();
@@ -871,7 +862,7 @@ async fn endpoint_in_service_time_once_per_creation() {
         .claims()
         .iter()
         .any(|c| c.key
-            == "123456789012#endpoint#SagewatchDemoEndpoint#1718038921203#first_in_service"));
+            == "event-augmenter#123456789012#endpoint#SagewatchDemoEndpoint#1718038921203#first_in_service"));
 
     // An UpdateEndpoint back to InService days later: a new status change, counted, but not a
     // time to InService (LastModifiedTime − CreationTime would be the endpoint's age).
@@ -912,7 +903,7 @@ async fn endpoint_time_and_count_each_once_across_a_failed_put() {
     let err = invoke(&a, sample("endpoint-state-change.json"))
         .await
         .expect_err("retryable");
-    assert!(err.contains("retryable"), "{err}");
+    assert!(err.contains("must be retried"), "{err}");
     assert!(emf_with(&a.sink, "EndpointStatusChanges").is_empty());
     *a.dedupe.fail_keys_containing.lock().unwrap() = None;
     assert_eq!(
@@ -965,7 +956,7 @@ async fn transform_hosts_not_listed_yet_is_retried_then_missing() {
     let err = invoke(&a, transform_event("2024-06-10T23:50:00Z"))
         .await
         .expect_err("retryable");
-    assert!(err.contains("HostsNotListedYet"), "{err}");
+    assert!(err.contains("not ready: no host of"), "{err}");
     assert!(a.dedupe.claims().is_empty(), "the key is not taken");
     assert!(a.sink.lines().is_empty());
     // Ended 20 minutes ago: none listed means none; counted with the hosts missing.
@@ -1050,8 +1041,10 @@ async fn invalid_event_reasons_are_redacted() {
         "{}",
         s.outcomes[0].detail
     );
+    // One vocabulary for every function: a reason code, and the redacted detail.
+    assert_eq!(invalid[0]["reason"], "invalid_event");
     assert!(
-        invalid[0]["reason"].as_str().unwrap().contains("[REDACTED"),
+        invalid[0]["detail"].as_str().unwrap().contains("[REDACTED"),
         "{}",
         invalid[0]
     );
@@ -1138,7 +1131,7 @@ async fn another_accounts_metrics_are_read_with_account_id() {
         .all(|q| q.account_id.as_deref() == Some("111122223333")));
     assert!(a.dedupe.claims()[0]
         .key
-        .starts_with("111122223333#training#"));
+        .starts_with("event-augmenter#111122223333#training#"));
     let [emf] = emf_with(&a.sink, "JobCount").try_into().unwrap();
     assert_eq!(emf["Account"], "111122223333");
 }
@@ -1146,7 +1139,7 @@ async fn another_accounts_metrics_are_read_with_account_id() {
 #[tokio::test]
 async fn home_account_falls_back_to_the_function_arn() {
     let mut a = augmenter(FakeMetrics::uniform(5.0));
-    a.config.home_account = None;
+    a.config.common.home_account = None;
     let mut ctx = Context::default();
     ctx.invoked_function_arn =
         "arn:aws:lambda:us-east-1:123456789012:function:event-augmenter".into();
@@ -1164,7 +1157,7 @@ async fn home_account_falls_back_to_the_function_arn() {
 
 #[test]
 fn config_from_env_validates() {
-    use sagewatch::runtime::Env;
+    use sagewatch::env::Env;
     // One process: each case sets and clears its own variables in sequence.
     let vars = [
         "SAGEWATCH_METRICS_NAMESPACE",
@@ -1174,10 +1167,15 @@ fn config_from_env_validates() {
     ];
     let clear = || vars.iter().for_each(|v| std::env::remove_var(v));
     clear();
+    std::env::remove_var("SAGEWATCH_DEDUPE_TABLE");
+    let err = Config::from_env(&Env).unwrap_err().to_string();
+    assert!(err.contains("SAGEWATCH_DEDUPE_TABLE"), "{err}");
+    std::env::set_var("SAGEWATCH_DEDUPE_TABLE", "sagewatch-dedupe");
     let c = Config::from_env(&Env).unwrap();
+    assert_eq!(c.dedupe_table, "sagewatch-dedupe");
     assert_eq!(
         (
-            c.metrics_namespace.as_str(),
+            c.common.metrics_namespace.as_str(),
             c.dedupe_ttl_days,
             c.underutilized_percent
         ),
@@ -1200,19 +1198,6 @@ fn config_from_env_validates() {
         assert!(err.contains(var), "{var}={value}: {err}");
     }
     clear();
-}
-
-#[test]
-fn long_keys_are_shortened_stably() {
-    let long = "x".repeat(3000);
-    let a = event_augmenter::dedupe_key(&["123", "training", &long, "Completed"]);
-    let b = event_augmenter::dedupe_key(&["123", "training", &long, "Failed"]);
-    assert!(a.len() <= 1024 && a != b);
-    assert_eq!(
-        a,
-        event_augmenter::dedupe_key(&["123", "training", &long, "Completed"])
-    );
-    assert_eq!(event_augmenter::dedupe_key(&["a", "b"]), "a#b");
 }
 
 #[tokio::test]

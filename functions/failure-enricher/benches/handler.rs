@@ -5,14 +5,16 @@
 //! Emulator latency is not AWS latency: the figures bound our own CPU and memory, not the
 //! network; the report says so.
 
+use aws_sdk_cloudwatchlogs as cwl;
+use aws_sdk_sns as sns;
 use failure_enricher::adapter::JobAccounts;
 use failure_enricher::logs::LogBudget;
-use failure_enricher::ports::{AlwaysReport, MemorySink};
 use failure_enricher::{Config, Enricher, Outcome};
-use sagewatch::aws::sns::SnsNotifier;
-use sagewatch::aws_sdk_cloudwatchlogs as cwl;
-use sagewatch::aws_sdk_sns as sns;
-use sagewatch::lambda_runtime::{Context, LambdaEvent};
+use lambda_runtime::{Context, LambdaEvent};
+use sagewatch::claims::NoClaims;
+use sagewatch::config::Common;
+use sagewatch::output::MemorySink;
+use sagewatch_aws::sns::SnsNotifier;
 use sagewatch_emulator::{unique_name, Emulator, JobKind, ACCOUNT_ID};
 use serde_json::json;
 use std::time::Instant;
@@ -95,13 +97,16 @@ async fn main() {
             sns::Client::new(&config),
             topic.topic_arn().unwrap_or_default(),
         ),
-        ledger: AlwaysReport,
+        claims: NoClaims,
         sink: MemorySink::default(),
         config: Config {
-            metrics_namespace: "SageWatch".into(),
-            home_account: Some(ACCOUNT_ID.into()),
-            cross_account_role: None,
+            common: Common {
+                home_account: Some(ACCOUNT_ID.into()),
+                ..Common::new(failure_enricher::FUNCTION)
+            },
             budget: LogBudget::default(),
+            alerts_topic_arn: String::new(),
+            claims: None,
         },
     };
 

@@ -1,18 +1,18 @@
-//! The ports with the AWS SDK: SageMaker Describe*Job, CloudWatch Logs DescribeLogStreams /
-//! GetLogEvents (in the job's account, through an assumed role when it is another one), and a
-//! DynamoDB ledger of sent reports.
+//! The ports with the AWS SDK: SageMaker Describe*Job and CloudWatch Logs DescribeLogStreams /
+//! GetLogEvents, in the job's account (through an assumed role when it is another one).
 
 use crate::job::JobFacts;
 use crate::logs::{LogEvent, StreamInfo, MAX_STREAM_PAGES};
-use crate::ports::{Jobs, LogPage, Logs, ReportLedger};
+use crate::ports::{Jobs, LogPage, Logs};
+use aws_config::SdkConfig;
+use aws_sdk_cloudwatchlogs as cwl;
+use aws_sdk_sagemaker as sm;
 use chrono::{DateTime, Utc};
-use sagewatch::aws::target::{Target, TargetClients};
-use sagewatch::aws_config::SdkConfig;
-use sagewatch::aws_sdk_cloudwatchlogs as cwl;
-use sagewatch::aws_sdk_dynamodb as ddb;
-use sagewatch::aws_sdk_sagemaker as sm;
-use sagewatch::error::{classify, AwsError};
+use sagewatch::error::{AwsError, ErrorKind};
 use sagewatch::events::JobType;
+use sagewatch::target::Target;
+use sagewatch_aws::error::from_sdk;
+use sagewatch_aws::target::TargetClients;
 use std::collections::{BTreeMap, HashMap};
 
 /// The clients used in one account/region.
@@ -59,23 +59,11 @@ fn params(map: Option<&HashMap<String, String>>) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// SageMaker answers "not found" with a ValidationException (or ResourceNotFound) whose
-/// message says so; other validation errors are real errors.
-fn not_found(err: &AwsError) -> bool {
-    let msg = err.message.to_ascii_lowercase();
-    matches!(
-        err.code.as_str(),
-        "ValidationException" | "ResourceNotFound" | "ResourceNotFoundException"
-    ) && (msg.contains("not found")
-        || msg.contains("could not find")
-        || msg.contains("does not exist"))
-}
-
 fn found<T>(op: &'static str, r: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
     match r {
         Ok(v) => Ok(Some(v)),
-        Err(e) if not_found(&e) => {
-            sagewatch::tracing::debug!(operation = op, error = %e, "not found");
+        Err(e) if e.kind == ErrorKind::NotFound => {
+            tracing::debug!(operation = op, error = %e, "not found");
             Ok(None)
         }
         Err(e) => Err(e),
@@ -97,7 +85,7 @@ impl Jobs for JobAccounts {
                     .training_job_name(name)
                     .send()
                     .await
-                    .map_err(|e| classify("DescribeTrainingJob", &e));
+                    .map_err(|e| from_sdk("DescribeTrainingJob", &e));
                 Ok(found("DescribeTrainingJob", out)?.map(|j| training(name, &j)))
             }
             JobType::Processing => {
@@ -106,7 +94,7 @@ impl Jobs for JobAccounts {
                     .processing_job_name(name)
                     .send()
                     .await
-                    .map_err(|e| classify("DescribeProcessingJob", &e));
+                    .map_err(|e| from_sdk("DescribeProcessingJob", &e));
                 Ok(found("DescribeProcessingJob", out)?.map(|j| processing(name, &j)))
             }
             JobType::Transform => {
@@ -115,7 +103,7 @@ impl Jobs for JobAccounts {
                     .transform_job_name(name)
                     .send()
                     .await
-                    .map_err(|e| classify("DescribeTransformJob", &e));
+                    .map_err(|e| from_sdk("DescribeTransformJob", &e));
                 Ok(found("DescribeTransformJob", out)?.map(|j| transform(name, &j)))
             }
         }
@@ -252,8 +240,8 @@ impl Logs for JobAccounts {
             let page = match page {
                 Ok(p) => p,
                 Err(e) => {
-                    let err = classify("DescribeLogStreams", &e);
-                    if err.is_code("ResourceNotFoundException") {
+                    let err = from_sdk("DescribeLogStreams", &e);
+                    if err.kind == ErrorKind::NotFound {
                         // No log group: the job failed before any container logged.
                         return Ok(out);
                     }
@@ -292,7 +280,7 @@ impl Logs for JobAccounts {
             .set_next_token(older)
             .send()
             .await
-            .map_err(|e| classify("GetLogEvents", &e))?;
+            .map_err(|e| from_sdk("GetLogEvents", &e))?;
         Ok(LogPage {
             events: out
                 .events()
@@ -304,88 +292,5 @@ impl Logs for JobAccounts {
                 .collect(),
             older: out.next_backward_token().map(str::to_owned),
         })
-    }
-}
-
-/// Sent reports in the shared de-duplication table (partition key `pk`, TTL `expires_at`).
-/// An item is `pending` from the claim until the publish succeeded, then `sent`. A `pending`
-/// item older than [`STALE_CLAIM_SECONDS`] (the longest a Lambda invocation can run) was left
-/// by an invocation that died between claim and publish: the next delivery takes it over.
-pub struct DynamoLedger {
-    client: ddb::Client,
-    table: String,
-    ttl_seconds: i64,
-}
-
-pub const STALE_CLAIM_SECONDS: i64 = 900;
-
-impl DynamoLedger {
-    pub fn new(client: ddb::Client, table: impl Into<String>, ttl_days: i64) -> Self {
-        DynamoLedger {
-            client,
-            table: table.into(),
-            ttl_seconds: ttl_days.max(1) * 86_400,
-        }
-    }
-}
-
-impl ReportLedger for DynamoLedger {
-    async fn claim(&self, key: &str) -> Result<bool, AwsError> {
-        use ddb::types::AttributeValue as A;
-        let now = Utc::now().timestamp();
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", A::S(key.to_owned()))
-            .item("state", A::S("pending".into()))
-            .item("claimed_at", A::N(now.to_string()))
-            .item("expires_at", A::N((now + self.ttl_seconds).to_string()))
-            .condition_expression(
-                "attribute_not_exists(pk) OR (#state = :pending AND claimed_at < :stale)",
-            )
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":pending", A::S("pending".into()))
-            .expression_attribute_values(":stale", A::N((now - STALE_CLAIM_SECONDS).to_string()))
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(e) => {
-                let err = classify("PutItem", &e);
-                if err.is_code("ConditionalCheckFailedException") {
-                    Ok(false)
-                } else {
-                    Err(err)
-                }
-            }
-        }
-    }
-
-    async fn release(&self, key: &str) -> Result<(), AwsError> {
-        use ddb::types::AttributeValue as A;
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", A::S(key.to_owned()))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| classify("DeleteItem", &e))
-    }
-
-    async fn mark_sent(&self, key: &str) -> Result<(), AwsError> {
-        use ddb::types::AttributeValue as A;
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", A::S(key.to_owned()))
-            .update_expression("SET #state = :sent")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":sent", A::S("sent".into()))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| classify("UpdateItem", &e))
     }
 }

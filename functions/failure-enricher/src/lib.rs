@@ -5,8 +5,12 @@
 //! Errors: bad input, an unknown job or a job in an account we may not enter are logged,
 //! counted (`InvalidEvents`) and the invocation succeeds (a retry cannot help). Throttling, 5xx
 //! and network errors return `Err`: Lambda retries and the DLQ keeps the event.
-//! Duplicates: EventBridge may deliver an event twice; with a ledger (DynamoDB) configured, the
-//! second delivery is recognised and nothing is published. A direct request always answers.
+//! Duplicates: EventBridge may deliver an event twice; with the claim store (DynamoDB)
+//! configured, each failure is published once: the claim is `pending` from just before the
+//! publish until it succeeded, owned by this invocation attempt. Another attempt that meets a
+//! live pending claim fails for a retry (never "duplicate": that would lose the report if this
+//! attempt died), takes it over once this attempt's deadline has passed, and meets `done` as a
+//! duplicate. A direct request always answers.
 
 pub mod adapter;
 pub mod job;
@@ -17,31 +21,34 @@ pub mod request;
 
 use chrono::Utc;
 use futures_util::future::join_all;
+use lambda_runtime::{Context, Error, LambdaEvent};
 use logs::{host_of_stream, LogBudget, Share, StreamInfo, StreamTail, MAX_PAGES_PER_HOST};
-use ports::{Jobs, Logs, ReportLedger, Sink};
+use ports::{Jobs, Logs};
 use report::{LogsRead, Report};
 use request::{Input, Request, Via};
-use sagewatch::aws::target::{account_of_arn, Target};
+use sagewatch::claims::{self, Acquired, Attempt, ClaimStore, Claimed, Mode};
 use sagewatch::classify::{classify, Classification, Line};
+use sagewatch::config::{ClaimTable, Common};
 use sagewatch::emf::{MetricRecord, Unit};
-use sagewatch::error::{AwsError, ConfigError};
-use sagewatch::lambda_runtime::{Error, LambdaEvent};
+use sagewatch::env::Env;
+use sagewatch::error::{AwsError, ConfigError, RetryLater, RetryableFailure};
 use sagewatch::notify::{Notification, Notifier};
+use sagewatch::output::Sink;
 use sagewatch::report::Kind;
-use sagewatch::runtime::Env;
-use sagewatch::tracing::{debug, error, info, warn};
+use sagewatch::target::Target;
 use serde::Serialize;
 use serde_json::{json, Value};
+use tracing::{debug, error, info, warn};
 
 pub const FUNCTION: &str = "failure-enricher";
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub metrics_namespace: String,
-    /// The account the function runs in; jobs elsewhere need `cross_account_role`.
-    pub home_account: Option<String>,
-    pub cross_account_role: Option<String>,
+    pub common: Common,
     pub budget: LogBudget,
+    pub alerts_topic_arn: String,
+    /// Without a table every delivery reports (documented); with one, each failure once.
+    pub claims: Option<ClaimTable>,
 }
 
 /// The invocation's answer (a direct request gets its report back).
@@ -54,17 +61,18 @@ pub enum Outcome {
     Rejected { reason: String, detail: String },
 }
 
-pub struct Enricher<J, L, N, R, W> {
+pub struct Enricher<J, L, N, C, W> {
     pub jobs: J,
     pub logs: L,
     pub notifier: N,
-    pub ledger: R,
+    pub claims: C,
     pub sink: W,
     pub config: Config,
 }
 
 impl Config {
-    /// SAGEWATCH_METRICS_NAMESPACE, SAGEWATCH_HOME_ACCOUNT, SAGEWATCH_CROSS_ACCOUNT_ROLE_NAME,
+    /// The shared settings (namespace, home account, cross-account role), the claim table
+    /// (SAGEWATCH_DEDUPE_TABLE, optional; SAGEWATCH_DEDUPE_TTL_DAYS), SAGEWATCH_ALERTS_TOPIC_ARN,
     /// SAGEWATCH_LOG_MAX_HOSTS / _MAX_BYTES / _MAX_EVENTS (each at least 1).
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let d = LogBudget::default();
@@ -73,9 +81,9 @@ impl Config {
             Ok(usize::try_from(v).unwrap_or(usize::MAX))
         };
         Ok(Config {
-            metrics_namespace: env.metrics_namespace()?,
-            home_account: env.optional("SAGEWATCH_HOME_ACCOUNT"),
-            cross_account_role: env.optional("SAGEWATCH_CROSS_ACCOUNT_ROLE_NAME"),
+            common: Common::from_env(env, FUNCTION)?,
+            alerts_topic_arn: env.required("SAGEWATCH_ALERTS_TOPIC_ARN")?,
+            claims: ClaimTable::from_env(env)?,
             budget: LogBudget {
                 max_hosts: size("SAGEWATCH_LOG_MAX_HOSTS", d.max_hosts)?,
                 max_bytes: size("SAGEWATCH_LOG_MAX_BYTES", d.max_bytes)?,
@@ -85,14 +93,13 @@ impl Config {
     }
 }
 
-impl<J: Jobs, L: Logs, N: Notifier, R: ReportLedger, W: Sink> Enricher<J, L, N, R, W> {
+impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C, W> {
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Outcome, Error> {
         let (payload, context) = event.into_parts();
         let home = self
             .config
-            .home_account
-            .clone()
-            .or_else(|| account_of_arn(&context.invoked_function_arn));
+            .common
+            .home_account(&context.invoked_function_arn);
         match request::parse(payload) {
             Err(e) => Ok(self.reject("invalid_input", e.to_string(), None)),
             Ok(Input::Ignore { reason }) => {
@@ -104,31 +111,41 @@ impl<J: Jobs, L: Logs, N: Notifier, R: ReportLedger, W: Sink> Enricher<J, L, N, 
                     req.account = home.clone();
                 }
                 let job_name = req.job_name.clone();
-                match self.triage(req, home.as_deref()).await {
+                match self.triage(req, home.as_deref(), &context).await {
                     Ok(outcome) => Ok(outcome),
-                    Err(e) if e.is_retryable() => Err(e.into()),
                     // Access denied, validation, a topic that does not exist: a retry gives the
                     // same answer. Logged and counted; the event is not retried.
-                    Err(e) => {
+                    Err(RetryLater::Aws(e)) if !e.is_retryable() => {
                         Ok(self.reject("aws_permanent_error", e.to_string(), Some(&job_name)))
                     }
+                    Err(later) => Err(Box::new(RetryableFailure::from(later))),
                 }
             }
         }
     }
 
-    async fn triage(&self, req: Request, home: Option<&str>) -> Result<Outcome, AwsError> {
-        let target = match Target::resolve(
-            req.account.as_deref(),
-            req.region.as_deref(),
-            home,
-            self.config.cross_account_role.as_deref(),
-        ) {
-            Ok(t) => t,
-            Err(e) => {
-                return Ok(self.reject("no_cross_account_role", e.to_string(), Some(&req.job_name)))
-            }
-        };
+    /// `Err` carries retryable failures, and permanent AWS errors for the caller to count.
+    async fn triage(
+        &self,
+        req: Request,
+        home: Option<&str>,
+        context: &Context,
+    ) -> Result<Outcome, RetryLater> {
+        let target =
+            match self
+                .config
+                .common
+                .target(req.account.as_deref(), req.region.as_deref(), home)
+            {
+                Ok(t) => t,
+                Err(e) => {
+                    return Ok(self.reject(
+                        "no_cross_account_role",
+                        e.to_string(),
+                        Some(&req.job_name),
+                    ))
+                }
+            };
         let Some(job) = self
             .jobs
             .describe(&target, req.job_type, &req.job_name)
@@ -145,36 +162,65 @@ impl<J: Jobs, L: Logs, N: Notifier, R: ReportLedger, W: Sink> Enricher<J, L, N, 
         let classification = explain(&job, &logs.1, job.instance_type.as_deref());
         let report = report::build(&req, &job, &logs.0, &classification);
 
-        // Claim just before publishing: a failure earlier needs no undo, a failed publish gives
-        // the claim back so the retry reports, and a claim left pending by a crash or timeout
-        // between the two is taken over by a later delivery once it is stale.
-        let key = format!(
-            "failure-report#{}#{}#{}",
-            req.account.as_deref().unwrap_or("-"),
-            req.job_type.as_str(),
-            req.job_name
+        // Claim just before publishing: a failure earlier needs no undo; a failed publish gives
+        // the claim back so the retry reports; a claim left pending by a crash or a timeout is
+        // taken over once this attempt's deadline has passed.
+        let key = claims::key(
+            FUNCTION,
+            &[
+                req.account.as_deref().unwrap_or("-"),
+                req.job_type.as_str(),
+                &req.job_name,
+            ],
         );
-        if req.via == Via::Event && !self.ledger.claim(&key).await? {
-            info!(job = %req.job_name, "duplicate delivery: already reported");
-            self.count("DuplicateEvents", &[("job_name", json!(req.job_name))]);
-            return Ok(Outcome::Duplicate {
-                job_name: req.job_name,
-            });
+        let now = Utc::now();
+        let attempt = Attempt::new(FUNCTION, &context.request_id, context.deadline, now);
+        if req.via == Via::Event {
+            let ttl = self
+                .config
+                .claims
+                .as_ref()
+                .map_or(ClaimTable::DEFAULT_TTL_DAYS, |t| t.ttl_days);
+            let claim = attempt.claim(key.clone(), Mode::Pending, now, ttl, req.event_id.clone());
+            match self.claims.claim(&claim).await? {
+                Claimed::Acquired(how) => {
+                    if let Acquired::TakenOver { from } = &how {
+                        warn!(job = %req.job_name, previous = %from, "took over a claim its owner left pending");
+                    }
+                }
+                Claimed::Done { by_me } => {
+                    info!(job = %req.job_name, by_me, "duplicate delivery: already reported");
+                    self.config.common.health().duplicate(
+                        &self.sink,
+                        now,
+                        &[("job_name", json!(req.job_name))],
+                    );
+                    return Ok(Outcome::Duplicate {
+                        job_name: req.job_name,
+                    });
+                }
+                Claimed::InProgress { owner, .. } => {
+                    return Err(RetryLater::NotReady(format!(
+                        "the report of {} is being sent by {owner}",
+                        req.job_name
+                    )));
+                }
+            }
         }
         if let Err(e) = self.publish(&req, &report, &classification).await {
             if req.via == Via::Event {
-                if let Err(undo) = self.ledger.release(&key).await {
+                if let Err(undo) = self.claims.release(&key, &attempt.owner).await {
                     error!(job = %req.job_name, error = %undo, key = %key,
-                        "cannot release the report claim: the retry will be treated as a duplicate");
+                        "cannot release the report claim: a retry waits until this attempt's deadline");
                 }
             }
             // Permanent or not, the report is kept in the function's log.
             self.record(&req, &report, &classification);
-            return Err(e);
+            return Err(e.into());
         }
         if req.via == Via::Event {
-            if let Err(e) = self.ledger.mark_sent(&key).await {
-                // Sent; only a redelivery after the claim goes stale could send it again.
+            if let Err(e) = self.claims.complete(&key, &attempt.owner).await {
+                // Sent; only a redelivery after this attempt's deadline could send it again.
                 warn!(job = %req.job_name, error = %e, key = %key, "cannot mark the report as sent");
             }
         }
@@ -290,7 +336,7 @@ impl<J: Jobs, L: Logs, N: Notifier, R: ReportLedger, W: Sink> Enricher<J, L, N, 
 
     /// EMF `FailedJobs` by [JobType, Category] and [Category], then the report line.
     fn record(&self, req: &Request, report: &Report, c: &Classification) {
-        let mut m = MetricRecord::new(self.config.metrics_namespace.clone(), Utc::now());
+        let mut m = MetricRecord::new(self.config.common.metrics_namespace.clone(), Utc::now());
         m.dimension("JobType", req.job_type.as_str())
             .dimension("Category", c.category.as_str())
             .dimension_set(&["JobType", "Category"])
@@ -316,29 +362,19 @@ impl<J: Jobs, L: Logs, N: Notifier, R: ReportLedger, W: Sink> Enricher<J, L, N, 
         self.sink.write(lines);
     }
 
-    /// Logged, counted, and the invocation succeeds: retrying cannot help. The detail can
-    /// quote the input, so it is redacted.
+    /// Logged, counted (`InvalidEvents`), and the invocation succeeds: retrying cannot help.
     fn reject(&self, reason: &str, detail: String, job_name: Option<&str>) -> Outcome {
-        let detail = sagewatch::redact::redact(&detail).into_owned();
-        error!(reason, %detail, job = job_name.unwrap_or("-"), "event not processed");
-        self.count(
-            "InvalidEvents",
-            &[
-                ("reason", json!(reason)),
-                ("detail", json!(detail)),
-                ("job_name", json!(job_name)),
-            ],
+        let detail = self.config.common.health().invalid(
+            &self.sink,
+            Utc::now(),
+            reason,
+            &detail,
+            &[("job_name", json!(job_name))],
         );
         Outcome::Rejected {
             reason: reason.to_owned(),
             detail,
         }
-    }
-
-    fn count(&self, metric: &str, props: &[(&str, Value)]) {
-        let ns = &self.config.metrics_namespace;
-        let lines = sagewatch::emf::function_counter(ns, Utc::now(), FUNCTION, metric, props);
-        self.sink.write(lines);
     }
 }
 

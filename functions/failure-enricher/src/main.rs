@@ -1,51 +1,45 @@
 //! Wiring only: tracing, configuration and SDK clients once per cold start, then the runtime.
 
-use failure_enricher::adapter::{DynamoLedger, JobAccounts};
-use failure_enricher::ports::{AlwaysReport, ReportLedger, StdoutSink};
+use failure_enricher::adapter::JobAccounts;
 use failure_enricher::{Config, Enricher};
-use sagewatch::aws::sns::SnsNotifier;
-use sagewatch::lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use sagewatch::runtime::{init_tracing, load_aws_config, Env};
-use serde_json::Value;
+use sagewatch::claims::{ClaimStore, NoClaims};
+use sagewatch::env::Env;
+use sagewatch::output::StdoutSink;
+use sagewatch_aws::claims::DynamoClaims;
+use sagewatch_aws::lambda::{init_tracing, load_aws_config, serve};
+use sagewatch_aws::sns::SnsNotifier;
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
-    let env = Env;
-    let config = Config::from_env(&env)?;
-    let topic = env.required("SAGEWATCH_ALERTS_TOPIC_ARN")?;
+    let config = Config::from_env(&Env)?;
     let aws = load_aws_config().await;
-    let notifier = SnsNotifier::new(sagewatch::aws_sdk_sns::Client::new(&aws), topic);
     let accounts = JobAccounts::new(aws.clone());
-    // Without a table every delivery reports (documented); with one, duplicates are dropped.
-    match env.optional("SAGEWATCH_DEDUPE_TABLE") {
+    let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(&aws), &config.alerts_topic_arn);
+    // Without a table every delivery reports (documented); with one, each failure once.
+    match config.claims.clone() {
         Some(table) => {
-            let ttl_days = env.positive("SAGEWATCH_DEDUPE_TTL_DAYS", 30)? as i64;
-            let client = sagewatch::aws_sdk_dynamodb::Client::new(&aws);
-            let ledger = DynamoLedger::new(client, table, ttl_days);
-            serve(&accounts, notifier, ledger, config).await
+            let claims = DynamoClaims::new(aws_sdk_dynamodb::Client::new(&aws), table.name);
+            run(&accounts, notifier, claims, config).await
         }
-        None => serve(&accounts, notifier, AlwaysReport, config).await,
+        None => run(&accounts, notifier, NoClaims, config).await,
     }
 }
 
-async fn serve(
+async fn run(
     accounts: &JobAccounts,
     notifier: SnsNotifier,
-    ledger: impl ReportLedger,
+    claims: impl ClaimStore,
     config: Config,
-) -> Result<(), Error> {
+) -> Result<(), lambda_runtime::Error> {
     let enricher = Enricher {
         jobs: accounts,
         logs: accounts,
         notifier,
-        ledger,
+        claims,
         sink: StdoutSink,
         config,
     };
     let enricher = &enricher;
-    run(service_fn(move |event: LambdaEvent<Value>| async move {
-        enricher.handle(event).await
-    }))
-    .await
+    serve(move |event| async move { enricher.handle(event).await }).await
 }

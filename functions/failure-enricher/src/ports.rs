@@ -1,11 +1,12 @@
-//! What the enricher needs from the outside world, as small traits: SDK adapters in
+//! What the enricher needs from the outside world besides the shared ports (notifications,
+//! claims, the sink): jobs and their logs, as small traits. SDK adapters in
 //! [`crate::adapter`], in-memory fakes in the handler tests.
 
 use crate::job::JobFacts;
 use crate::logs::{LogEvent, StreamInfo};
-use sagewatch::aws::target::Target;
 use sagewatch::error::AwsError;
 use sagewatch::events::JobType;
+use sagewatch::target::Target;
 use std::future::Future;
 
 pub trait Jobs: Send + Sync {
@@ -77,44 +78,3 @@ impl<T: Logs> Logs for &T {
         (**self).page(target, group, stream, limit, older)
     }
 }
-
-/// Remembers which failures were already reported, so a duplicate EventBridge delivery does
-/// not notify twice (DynamoDB conditional put). [`AlwaysReport`] when no table is configured.
-pub trait ReportLedger: Send + Sync {
-    /// `true` when this call claimed `key` (first delivery), `false` when it was claimed before.
-    fn claim(&self, key: &str) -> impl Future<Output = Result<bool, AwsError>> + Send;
-    /// Gives the claim back after a failure, so the retry reports.
-    fn release(&self, key: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
-    /// The report went out: the claim is final (never taken over as stale).
-    fn mark_sent(&self, key: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
-}
-
-impl<T: ReportLedger> ReportLedger for &T {
-    fn claim(&self, key: &str) -> impl Future<Output = Result<bool, AwsError>> + Send {
-        (**self).claim(key)
-    }
-    fn release(&self, key: &str) -> impl Future<Output = Result<(), AwsError>> + Send {
-        (**self).release(key)
-    }
-    fn mark_sent(&self, key: &str) -> impl Future<Output = Result<(), AwsError>> + Send {
-        (**self).mark_sent(key)
-    }
-}
-
-/// No ledger: every delivery reports.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AlwaysReport;
-
-impl ReportLedger for AlwaysReport {
-    async fn claim(&self, _key: &str) -> Result<bool, AwsError> {
-        Ok(true)
-    }
-    async fn release(&self, _key: &str) -> Result<(), AwsError> {
-        Ok(())
-    }
-    async fn mark_sent(&self, _key: &str) -> Result<(), AwsError> {
-        Ok(())
-    }
-}
-
-pub use sagewatch::output::{MemorySink, Sink, StdoutSink};

@@ -6,10 +6,10 @@
 use crate::job::JobFacts;
 use crate::request::Request;
 use chrono::{DateTime, Utc};
-use sagewatch::aws::target::partition_of_region;
 use sagewatch::classify::Classification;
 use sagewatch::events::JobType;
 use sagewatch::redact::{redact_json, redact_map};
+use sagewatch::target::partition_of_region;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 

@@ -16,6 +16,8 @@ pub struct Request {
     pub region: Option<String>,
     /// EventBridge deliveries can be duplicated; a direct request is always answered.
     pub via: Via,
+    /// The EventBridge event id (kept on the claim for investigations).
+    pub event_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +101,7 @@ pub fn parse(payload: Value) -> Result<Input, InvalidInput> {
             account: d.account.filter(|a| !a.is_empty()),
             region: d.region.filter(|r| !r.is_empty()),
             via: Via::Direct,
+            event_id: None,
         }));
     }
     Err(InvalidInput(
@@ -146,6 +149,7 @@ fn from_event(payload: Value) -> Result<Input, InvalidInput> {
         account: event.account.clone(),
         region: event.region.clone(),
         via: Via::Event,
+        event_id: event.id.clone(),
     }))
 }
 

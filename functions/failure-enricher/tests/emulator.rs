@@ -2,16 +2,19 @@
 //! the emulator's control API, logs written with PutLogEvents, the report received by an SQS
 //! subscriber of the SNS topic, AWS calls counted by an interceptor.
 
-use failure_enricher::adapter::{Clients, DynamoLedger, JobAccounts, STALE_CLAIM_SECONDS};
+use aws_sdk_cloudwatchlogs as cwl;
+use aws_sdk_dynamodb as ddb;
+use aws_sdk_sagemaker as sm;
+use aws_sdk_sns as sns;
+use failure_enricher::adapter::{Clients, JobAccounts};
 use failure_enricher::logs::LogBudget;
-use failure_enricher::ports::{AlwaysReport, MemorySink, ReportLedger};
 use failure_enricher::{Config, Enricher, Outcome};
-use sagewatch::aws::sns::SnsNotifier;
-use sagewatch::aws_sdk_cloudwatchlogs as cwl;
-use sagewatch::aws_sdk_dynamodb as ddb;
-use sagewatch::aws_sdk_sagemaker as sm;
-use sagewatch::aws_sdk_sns as sns;
-use sagewatch::lambda_runtime::{Context, LambdaEvent};
+use lambda_runtime::{Context, LambdaEvent};
+use sagewatch::claims::{schema, ClaimStore, NoClaims};
+use sagewatch::config::Common;
+use sagewatch::output::MemorySink;
+use sagewatch_aws::claims::DynamoClaims;
+use sagewatch_aws::sns::SnsNotifier;
 use sagewatch_emulator::{
     create_dedupe_table, unique_name, CallCounter, Emulator, Inbox, JobKind, ACCOUNT_ID,
 };
@@ -60,24 +63,26 @@ async fn fixture() -> Fixture {
 }
 
 fn config() -> Config {
+    let mut common = Common::new(failure_enricher::FUNCTION);
+    common.home_account = Some(ACCOUNT_ID.into());
     Config {
-        metrics_namespace: "SageWatch".into(),
-        home_account: Some(ACCOUNT_ID.into()),
-        cross_account_role: None,
+        common,
         budget: LogBudget::default(),
+        alerts_topic_arn: String::new(),
+        claims: None,
     }
 }
 
 impl Fixture {
-    fn enricher<R: ReportLedger>(
+    fn enricher<C: ClaimStore>(
         &self,
-        ledger: R,
-    ) -> Enricher<&JobAccounts, &JobAccounts, SnsNotifier, R, MemorySink> {
+        claims: C,
+    ) -> Enricher<&JobAccounts, &JobAccounts, SnsNotifier, C, MemorySink> {
         Enricher {
             jobs: &self.accounts,
             logs: &self.accounts,
             notifier: self.notifier.clone(),
-            ledger,
+            claims,
             sink: MemorySink::default(),
             config: config(),
         }
@@ -135,8 +140,8 @@ fn failed_event(name: &str) -> Value {
     })
 }
 
-async fn invoke<R: ReportLedger>(
-    e: &Enricher<&JobAccounts, &JobAccounts, SnsNotifier, R, MemorySink>,
+async fn invoke<C: ClaimStore>(
+    e: &Enricher<&JobAccounts, &JobAccounts, SnsNotifier, C, MemorySink>,
     payload: Value,
 ) -> Result<Outcome, String> {
     e.handle(LambdaEvent::new(payload, Context::default()))
@@ -191,7 +196,7 @@ async fn failed_job_with_three_hosts_and_a_decoy_stream_is_reported_once_redacte
     )
     .await;
 
-    let e = f.enricher(AlwaysReport);
+    let e = f.enricher(NoClaims);
     f.calls.reset();
     let out = invoke(&e, failed_event(&name)).await.unwrap();
     assert!(matches!(out, Outcome::Reported { .. }), "{out:?}");
@@ -265,7 +270,7 @@ async fn failed_job_with_three_hosts_and_a_decoy_stream_is_reported_once_redacte
 #[tokio::test]
 async fn a_job_that_does_not_exist_is_rejected_without_publishing() {
     let f = fixture().await;
-    let e = f.enricher(AlwaysReport);
+    let e = f.enricher(NoClaims);
     f.calls.reset();
     let out = invoke(
         &e,
@@ -293,7 +298,7 @@ async fn processing_exit_message_and_transform_without_data_logs() {
             "ExitMessage": "Traceback (most recent call last):\n  File \"/opt/ml/processing/input/code/preprocess.py\", line 12\nKeyError: 'label'",
         }))
         .await;
-    let e = f.enricher(AlwaysReport);
+    let e = f.enricher(NoClaims);
     let Outcome::Reported { report } = invoke(&e, json!({"job_type": "processing", "job_name": p}))
         .await
         .unwrap()
@@ -362,7 +367,7 @@ async fn the_budget_holds_on_a_large_job_and_each_host_is_read_once() {
         f.stream(group, &format!("{name}/algo-{h}-1763719200"), &lines)
             .await;
     }
-    let e = f.enricher(AlwaysReport);
+    let e = f.enricher(NoClaims);
     f.calls.reset();
     let Outcome::Reported { report } =
         invoke(&e, json!({"job_type": "training", "job_name": name}))
@@ -400,7 +405,7 @@ async fn duplicate_event_deliveries_publish_once_with_the_dynamodb_ledger() {
     let dynamo = ddb::Client::new(&config);
     let name = unique_name("dup");
     f.emu.seed_job(JobKind::Training, &name, json!({"TrainingJobStatus": "Failed", "FailureReason": "CapacityError: Unable to provision requested ML compute capacity. Please retry using a different ML instance type."})).await;
-    let e = f.enricher(DynamoLedger::new(dynamo, &table, 30));
+    let e = f.enricher(DynamoClaims::new(dynamo, &table));
     let event = failed_event(&name);
     let mut outcomes = Vec::new();
     for _ in 0..5 {
@@ -415,51 +420,59 @@ async fn duplicate_event_deliveries_publish_once_with_the_dynamodb_ledger() {
         .iter()
         .all(|o| matches!(o, Outcome::Duplicate { .. })));
     assert_eq!(f.inbox.drain().await.len(), 1);
+    let key = format!("failure-enricher#{ACCOUNT_ID}#training#{name}");
     let item = ddb::Client::new(&config)
         .get_item()
         .table_name(&table)
-        .key(
-            "pk",
-            ddb::types::AttributeValue::S(format!("failure-report#{ACCOUNT_ID}#training#{name}")),
-        )
+        .key(schema::KEY, ddb::types::AttributeValue::S(key))
         .send()
         .await
         .unwrap();
     let item = item.item().unwrap();
-    assert_eq!(item["state"].as_s().unwrap(), "sent");
-    assert!(item.contains_key("expires_at"));
+    assert_eq!(item[schema::STATE].as_s().unwrap(), schema::DONE);
+    assert!(item[schema::OWNER]
+        .as_s()
+        .unwrap()
+        .starts_with("failure-enricher:"));
+    assert!(item.contains_key(schema::EXPIRES_AT));
 
-    // A claim left pending by an invocation that died before publishing: taken over once
-    // stale, respected while fresh.
-    let ledger = DynamoLedger::new(ddb::Client::new(&config), &table, 30);
-    for (age, reported) in [(60, false), (STALE_CLAIM_SECONDS + 60, true)] {
+    // A claim left pending by another attempt: while its owner may still run (its deadline
+    // ahead) the delivery fails for a retry — never a silent duplicate, which would lose the
+    // report if that owner died; once its deadline has passed, it is taken over and reported.
+    let claims = DynamoClaims::new(ddb::Client::new(&config), &table);
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    for (lease_until_ms, reported) in [(now_ms + 60_000, false), (now_ms - 1_000, true)] {
         let job = unique_name("pend");
         f.emu.seed_job(JobKind::Training, &job, json!({"TrainingJobStatus": "Failed", "FailureReason": "CapacityError: Unable to provision requested ML compute capacity."})).await;
-        let claimed_at = chrono::Utc::now().timestamp() - age;
+        use ddb::types::AttributeValue as A;
         ddb::Client::new(&config)
             .put_item()
             .table_name(&table)
             .item(
-                "pk",
-                ddb::types::AttributeValue::S(format!(
-                    "failure-report#{ACCOUNT_ID}#training#{job}"
-                )),
+                schema::KEY,
+                A::S(format!("failure-enricher#{ACCOUNT_ID}#training#{job}")),
             )
-            .item("state", ddb::types::AttributeValue::S("pending".into()))
+            .item(schema::STATE, A::S(schema::PENDING.into()))
             .item(
-                "claimed_at",
-                ddb::types::AttributeValue::N(claimed_at.to_string()),
+                schema::OWNER,
+                A::S("failure-enricher:crashed-attempt".into()),
             )
+            .item(schema::LEASE_UNTIL_MS, A::N(lease_until_ms.to_string()))
+            .item(schema::CLAIMED_AT, A::N((now_ms / 1000 - 60).to_string()))
             .send()
             .await
             .unwrap();
-        let e = f.enricher(&ledger);
-        let out = invoke(&e, failed_event(&job)).await.unwrap();
-        assert_eq!(
-            matches!(out, Outcome::Reported { .. }),
-            reported,
-            "claim {age} s old: {out:?}"
-        );
+        let e = f.enricher(&claims);
+        let out = invoke(&e, failed_event(&job)).await;
+        if reported {
+            assert!(
+                matches!(out, Ok(Outcome::Reported { .. })),
+                "lease passed: {out:?}"
+            );
+        } else {
+            let err = out.expect_err("a live claim of another attempt is retried later");
+            assert!(err.to_string().contains("being sent by"), "{err}");
+        }
         assert_eq!(f.inbox.drain().await.len(), usize::from(reported));
     }
 
@@ -467,10 +480,10 @@ async fn duplicate_event_deliveries_publish_once_with_the_dynamodb_ledger() {
     let down = ddb::Client::from_conf(
         ddb::config::Builder::from(&config)
             .endpoint_url("http://127.0.0.1:9")
-            .retry_config(sagewatch::aws_config::retry::RetryConfig::disabled())
+            .retry_config(aws_config::retry::RetryConfig::disabled())
             .build(),
     );
-    let e = f.enricher(DynamoLedger::new(down, "t", 30));
+    let e = f.enricher(DynamoClaims::new(down, "t"));
     let other = unique_name("dup");
     f.emu.seed_job(JobKind::Training, &other, json!({"TrainingJobStatus": "Failed", "FailureReason": "CapacityError: Unable to provision requested ML compute capacity."})).await;
     assert!(invoke(&e, failed_event(&other)).await.is_err());

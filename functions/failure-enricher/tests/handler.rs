@@ -3,37 +3,30 @@
 
 use failure_enricher::job::JobFacts;
 use failure_enricher::logs::{LogBudget, LogEvent, StreamInfo};
-use failure_enricher::ports::{AlwaysReport, Jobs, LogPage, Logs, MemorySink, ReportLedger};
+use failure_enricher::ports::{Jobs, LogPage, Logs};
 use failure_enricher::{Config, Enricher, Outcome};
-use sagewatch::aws::target::Target;
-use sagewatch::error::{AwsError, Retry};
+use lambda_runtime::{Context, LambdaEvent};
+use sagewatch::claims::{ClaimStore, MemoryClaims, NoClaims, State};
+use sagewatch::config::Common;
+use sagewatch::error::{AwsError, ErrorKind};
 use sagewatch::events::JobType;
-use sagewatch::lambda_runtime::{Context, LambdaEvent};
-use sagewatch::notify::{Notification, Notifier};
+use sagewatch::notify::MemoryNotifier;
+use sagewatch::output::MemorySink;
+use sagewatch::target::Target;
+use sagewatch::testing::{sample, sample_names};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-fn aws_error(op: &'static str, retry: Retry) -> AwsError {
-    AwsError {
-        operation: op,
-        code: if retry == Retry::Retryable {
-            "ThrottlingException"
-        } else {
-            "AccessDeniedException"
-        }
-        .into(),
-        message: "fake".into(),
-        status: Some(if retry == Retry::Retryable { 400 } else { 403 }),
-        retry,
-    }
+/// Throttled (a retry helps) or access denied (it does not).
+fn aws_error(op: &'static str, kind: ErrorKind) -> AwsError {
+    AwsError::new(op, kind, "Fake", "fake")
 }
 
 #[derive(Default)]
 struct FakeJobs {
     jobs: BTreeMap<String, JobFacts>,
-    fail: Option<Retry>,
+    fail: Option<ErrorKind>,
     calls: Mutex<Vec<(Target, JobType, String)>>,
 }
 
@@ -59,7 +52,7 @@ impl Jobs for FakeJobs {
 #[derive(Default)]
 struct FakeLogs {
     streams: BTreeMap<String, Vec<LogEvent>>,
-    fail_page: Option<Retry>,
+    fail_page: Option<ErrorKind>,
     calls: Mutex<usize>,
 }
 
@@ -106,61 +99,25 @@ impl Logs for FakeLogs {
     }
 }
 
-#[derive(Default)]
-struct FakeNotifier {
-    sent: Mutex<Vec<Notification>>,
-    fail: Option<Retry>,
-}
-
-impl Notifier for FakeNotifier {
-    async fn publish(&self, n: &Notification) -> Result<(), AwsError> {
-        if let Some(r) = self.fail {
-            return Err(aws_error("Publish", r));
-        }
-        self.sent.lock().unwrap().push(n.clone());
-        Ok(())
-    }
-}
-
-#[derive(Default)]
-struct FakeLedger {
-    claimed: Mutex<HashSet<String>>,
-    released: Mutex<Vec<String>>,
-    sent: Mutex<Vec<String>>,
-}
-
-impl ReportLedger for FakeLedger {
-    async fn claim(&self, key: &str) -> Result<bool, AwsError> {
-        Ok(self.claimed.lock().unwrap().insert(key.to_owned()))
-    }
-    async fn release(&self, key: &str) -> Result<(), AwsError> {
-        self.claimed.lock().unwrap().remove(key);
-        self.released.lock().unwrap().push(key.to_owned());
-        Ok(())
-    }
-    async fn mark_sent(&self, key: &str) -> Result<(), AwsError> {
-        self.sent.lock().unwrap().push(key.to_owned());
-        Ok(())
-    }
-}
-
 fn config() -> Config {
+    let mut common = Common::new(failure_enricher::FUNCTION);
+    common.home_account = Some("123456789012".into());
     Config {
-        metrics_namespace: "SageWatch".into(),
-        home_account: Some("123456789012".into()),
-        cross_account_role: None,
+        common,
         budget: LogBudget::default(),
+        alerts_topic_arn: "arn:aws:sns:us-east-1:123456789012:alerts".into(),
+        claims: None,
     }
 }
 
-type Fake<R> = Enricher<FakeJobs, FakeLogs, FakeNotifier, R, MemorySink>;
+type Fake<C> = Enricher<FakeJobs, FakeLogs, MemoryNotifier, C, MemorySink>;
 
-fn enricher(jobs: FakeJobs, logs: FakeLogs) -> Fake<FakeLedger> {
+fn enricher(jobs: FakeJobs, logs: FakeLogs) -> Fake<MemoryClaims> {
     Enricher {
         jobs,
         logs,
-        notifier: FakeNotifier::default(),
-        ledger: FakeLedger::default(),
+        notifier: MemoryNotifier::default(),
+        claims: MemoryClaims::default(),
         sink: MemorySink::default(),
         config: config(),
     }
@@ -195,20 +152,13 @@ fn events(lines: &[&str]) -> Vec<LogEvent> {
         .collect()
 }
 
-async fn run<R: ReportLedger>(
-    e: &Enricher<FakeJobs, FakeLogs, FakeNotifier, R, MemorySink>,
+async fn run<C: ClaimStore>(
+    e: &Enricher<FakeJobs, FakeLogs, MemoryNotifier, C, MemorySink>,
     payload: Value,
 ) -> Result<Outcome, String> {
     e.handle(LambdaEvent::new(payload, Context::default()))
         .await
         .map_err(|e| e.to_string())
-}
-
-fn sample(file: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../events")
-        .join(file);
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 fn direct(name: &str) -> Value {
@@ -256,7 +206,7 @@ async fn oom_on_one_host_is_explained_with_evidence_from_that_host() {
     assert!(!body.contains("hf_abcdefsecret"));
     assert_eq!(report["hyperparameters"]["epochs"], "3");
 
-    let sent = e.notifier.sent.lock().unwrap();
+    let sent = e.notifier.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].subject, "train-42 failed: out_of_memory");
     assert_eq!(sent[0].attributes["category"], "out_of_memory");
@@ -297,16 +247,9 @@ impl TapName for Value {
 
 #[tokio::test]
 async fn every_sample_is_handled_without_panic_and_only_failed_jobs_are_triaged() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
     let mut triaged = Vec::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().and_then(|x| x.to_str()) != Some("json") {
-            continue;
-        }
-        let file = path.file_name().unwrap().to_str().unwrap().to_owned();
-        let payload: Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for file in sample_names() {
+        let payload = sample(&file);
         let jobs = FakeJobs::default(); // no job exists: a triage attempt is Rejected(job_not_found)
         let e = enricher(jobs, FakeLogs::default());
         let out = run(&e, payload)
@@ -322,7 +265,7 @@ async fn every_sample_is_handled_without_panic_and_only_failed_jobs_are_triaged(
             }
             other => panic!("{file}: {other:?}"),
         }
-        assert!(e.notifier.sent.lock().unwrap().is_empty());
+        assert!(e.notifier.sent().is_empty());
     }
     triaged.sort();
     assert_eq!(
@@ -381,16 +324,16 @@ async fn throttling_is_retried_by_lambda_and_access_denied_on_logs_still_reports
     };
     let throttled = Enricher {
         jobs: FakeJobs {
-            fail: Some(Retry::Retryable),
+            fail: Some(ErrorKind::Throttled),
             ..jobs()
         },
         ..enricher(FakeJobs::default(), FakeLogs::default())
     };
     assert!(run(&throttled, direct("j")).await.is_err());
-    assert!(throttled.notifier.sent.lock().unwrap().is_empty());
+    assert!(throttled.notifier.sent().is_empty());
 
     let mut logs = FakeLogs {
-        fail_page: Some(Retry::Retryable),
+        fail_page: Some(ErrorKind::Throttled),
         ..FakeLogs::default()
     };
     logs.streams.insert("j/algo-1-1".into(), events(&["x"]));
@@ -401,7 +344,7 @@ async fn throttling_is_retried_by_lambda_and_access_denied_on_logs_still_reports
     );
 
     let mut logs = FakeLogs {
-        fail_page: Some(Retry::Permanent),
+        fail_page: Some(ErrorKind::AccessDenied),
         ..FakeLogs::default()
     };
     logs.streams.insert("j/algo-1-1".into(), events(&["x"]));
@@ -431,7 +374,7 @@ async fn duplicate_deliveries_report_once_and_a_failed_publish_gives_the_claim_b
     for _ in 0..3 {
         run(&e, event.clone()).await.unwrap();
     }
-    assert_eq!(e.notifier.sent.lock().unwrap().len(), 1);
+    assert_eq!(e.notifier.sent().len(), 1);
     let dupes = e
         .sink
         .json()
@@ -441,21 +384,24 @@ async fn duplicate_deliveries_report_once_and_a_failed_publish_gives_the_claim_b
     assert_eq!(dupes, 2);
     // A direct request is an explicit ask: always answered.
     run(&e, direct("train-42")).await.unwrap();
-    assert_eq!(e.notifier.sent.lock().unwrap().len(), 2);
+    assert_eq!(e.notifier.sent().len(), 2);
 
-    let failing = Enricher {
-        notifier: FakeNotifier {
-            fail: Some(Retry::Retryable),
-            ..FakeNotifier::default()
-        },
-        ..enricher(jobs(), FakeLogs::default())
-    };
+    let failing = enricher(jobs(), FakeLogs::default());
+    failing
+        .notifier
+        .fail_next(aws_error("Publish", ErrorKind::Throttled));
     assert!(run(&failing, event.clone()).await.is_err());
-    assert_eq!(failing.ledger.released.lock().unwrap().len(), 1);
+    assert!(failing
+        .claims
+        .calls()
+        .iter()
+        .any(|c| c.starts_with("release ")));
     assert!(
-        failing.ledger.claimed.lock().unwrap().is_empty(),
+        failing.claims.items().is_empty(),
         "the retry can claim again"
     );
+    run(&failing, event.clone()).await.unwrap();
+    assert_eq!(failing.notifier.sent().len(), 1, "the retry reports");
 }
 
 #[tokio::test]
@@ -471,7 +417,7 @@ async fn other_accounts_need_the_cross_account_role() {
     assert!(e.jobs.calls.lock().unwrap().is_empty());
 
     let mut e = enricher(FakeJobs::default(), FakeLogs::default());
-    e.config.cross_account_role = Some("sagewatch-guard".into());
+    e.config.common.cross_account_role = Some("sagewatch-guard".into());
     run(&e, event).await.unwrap();
     let calls = e.jobs.calls.lock().unwrap();
     assert_eq!(
@@ -501,11 +447,11 @@ async fn the_budget_holds_for_many_hosts_huge_lines_and_junk() {
         jobs: BTreeMap::from([("big".into(), job("big", "AlgorithmError: see logs"))]),
         ..FakeJobs::default()
     };
-    let e = Enricher::<_, _, _, AlwaysReport, _> {
+    let e = Enricher {
         jobs,
         logs,
-        notifier: FakeNotifier::default(),
-        ledger: AlwaysReport,
+        notifier: MemoryNotifier::default(),
+        claims: NoClaims,
         sink: MemorySink::default(),
         config: config(),
     };
@@ -521,7 +467,7 @@ async fn the_budget_holds_for_many_hosts_huge_lines_and_junk() {
     // 1 DescribeLogStreams + at most 3 GetLogEvents per host.
     assert!(*e.logs.calls.lock().unwrap() <= 1 + 3 * b.max_hosts);
     assert!(
-        e.notifier.sent.lock().unwrap()[0].sns_message().len() < 256 * 1024,
+        e.notifier.sent()[0].sns_message().len() < 256 * 1024,
         "SNS messages are at most 256 KiB"
     );
 }
@@ -530,7 +476,7 @@ async fn the_budget_holds_for_many_hosts_huge_lines_and_junk() {
 async fn permanent_aws_errors_are_counted_not_retried() {
     let e = enricher(
         FakeJobs {
-            fail: Some(Retry::Permanent),
+            fail: Some(ErrorKind::AccessDenied),
             ..FakeJobs::default()
         },
         FakeLogs::default(),
@@ -540,7 +486,7 @@ async fn permanent_aws_errors_are_counted_not_retried() {
         matches!(out, Outcome::Rejected { ref reason, .. } if reason == "aws_permanent_error"),
         "{out:?}"
     );
-    assert!(e.notifier.sent.lock().unwrap().is_empty());
+    assert!(e.notifier.sent().is_empty());
     assert_eq!(e.sink.json()[0]["InvalidEvents"], 1.0);
 
     // A permanent publish failure: counted, the claim given back, the report kept in the log.
@@ -554,17 +500,13 @@ async fn permanent_aws_errors_are_counted_not_retried() {
         )]),
         ..FakeJobs::default()
     };
-    let e = Enricher {
-        notifier: FakeNotifier {
-            fail: Some(Retry::Permanent),
-            ..FakeNotifier::default()
-        },
-        ..enricher(jobs, FakeLogs::default())
-    };
+    let e = enricher(jobs, FakeLogs::default());
+    e.notifier
+        .fail_next(aws_error("Publish", ErrorKind::AccessDenied));
     let event = sample("training-job-state-change-failed.json").tap_name("j");
     let out = run(&e, event).await.unwrap();
     assert!(matches!(out, Outcome::Rejected { .. }), "{out:?}");
-    assert_eq!(e.ledger.released.lock().unwrap().len(), 1);
+    assert!(e.claims.items().is_empty(), "the claim was given back");
     let kinds: Vec<Value> = e
         .sink
         .json()
@@ -593,8 +535,12 @@ async fn a_sent_report_is_marked_sent() {
     )
     .await
     .unwrap();
-    assert_eq!(
-        *e.ledger.sent.lock().unwrap(),
-        ["failure-report#123456789012#training#j"]
+    let items = e.claims.items();
+    let item = &items["failure-enricher#123456789012#training#j"];
+    assert_eq!(item.state, State::Done);
+    assert!(
+        item.owner.starts_with("failure-enricher:"),
+        "{}",
+        item.owner
     );
 }

@@ -3,12 +3,13 @@
 
 use crate::policy::JobView;
 use crate::ports::{StopOutcome, Target, TrainingJobs};
+use aws_config::SdkConfig;
+use aws_sdk_sagemaker as sm;
 use chrono::{DateTime, Utc};
-use sagewatch::aws::target::TargetClients;
-use sagewatch::aws_config::SdkConfig;
-use sagewatch::aws_sdk_sagemaker as sm;
-use sagewatch::error::{classify, AwsError};
+use sagewatch::error::{AwsError, ErrorKind};
 use sagewatch::status::Status;
+use sagewatch_aws::error::from_sdk;
+use sagewatch_aws::target::TargetClients;
 use sm::types::{Filter, Operator, ResourceType, SearchExpression, Tag};
 
 pub struct SageMakerJobs {
@@ -43,11 +44,6 @@ fn to_chrono(t: Option<&sm::primitives::DateTime>) -> Option<DateTime<Utc>> {
     t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
 }
 
-fn not_found(err: &AwsError) -> bool {
-    (err.code == "ValidationException" || err.code == "ResourceNotFound")
-        && err.message.to_ascii_lowercase().contains("not found")
-}
-
 impl TrainingJobs for SageMakerJobs {
     async fn find(&self, target: &Target, name: &str) -> Result<Option<JobView>, AwsError> {
         let filter = Filter::builder()
@@ -64,7 +60,7 @@ impl TrainingJobs for SageMakerJobs {
             .max_results(1)
             .send()
             .await
-            .map_err(|e| classify("Search", &e))?;
+            .map_err(|e| from_sdk("Search", &e))?;
         let job = out
             .results()
             .iter()
@@ -100,8 +96,8 @@ impl TrainingJobs for SageMakerJobs {
         {
             Ok(_) => Ok(true),
             Err(e) => {
-                let err = classify("DescribeTrainingJob", &e);
-                if not_found(&err) {
+                let err = from_sdk("DescribeTrainingJob", &e);
+                if err.kind == ErrorKind::NotFound {
                     Ok(false)
                 } else {
                     Err(err)
@@ -121,8 +117,8 @@ impl TrainingJobs for SageMakerJobs {
         {
             Ok(_) => Ok(StopOutcome::Stopping),
             Err(e) => {
-                let err = classify("StopTrainingJob", &e);
-                if err.code == "ValidationException" && err.message.contains("is in status") {
+                let err = from_sdk("StopTrainingJob", &e);
+                if err.kind == ErrorKind::InvalidState {
                     Ok(StopOutcome::AlreadyInStatus(err.message))
                 } else {
                     Err(err)
@@ -149,6 +145,6 @@ impl TrainingJobs for SageMakerJobs {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| classify("AddTags", &e))
+            .map_err(|e| from_sdk("AddTags", &e))
     }
 }

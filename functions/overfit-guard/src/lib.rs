@@ -4,6 +4,8 @@
 //! → find it (status + tags in one call) → policy decides → StopTrainingJob → AddTags (who and
 //! why) → SNS notification → one EMF line that is both the StopDecisions metric and the report.
 //! At most four AWS calls per ALARM record: Search, StopTrainingJob, AddTags, Publish.
+//! Unreadable records are counted as `InvalidEvents` by [Function] (the health counter every
+//! function writes) as well as `StopDecisions{Decision=invalid}`.
 
 pub mod adapter;
 pub mod policy;
@@ -11,34 +13,53 @@ pub mod ports;
 pub mod resolve;
 
 use chrono::Utc;
+use lambda_runtime::{Error, LambdaEvent};
 use policy::{decide, Decision, Policy};
-use ports::{StopOutcome, Target, TrainingJobs};
+use ports::{StopOutcome, TrainingJobs};
 use resolve::{resolve_job, Resolution};
 use sagewatch::alarm::{alarms_from_payload, AlarmNotification, AlarmState};
+use sagewatch::config::Common;
 use sagewatch::emf::{MetricRecord, Unit};
-use sagewatch::error::AwsError;
-use sagewatch::lambda_runtime::{Error, LambdaEvent};
+use sagewatch::env::Env;
+use sagewatch::error::{AwsError, ConfigError, ErrorKind, RetryLater, RetryableFailure};
 use sagewatch::notify::{Notification, Notifier};
-use sagewatch::tracing::{error, info, warn};
+use sagewatch::output::Sink;
 use serde::Serialize;
 use serde_json::{json, Value};
+use tracing::{error, info, warn};
+
+/// The `Function` dimension of the health counters.
+pub const FUNCTION: &str = "overfit-guard";
 
 /// Tag values in SageMaker allow letters, digits, spaces and `_.:/=+-@`, up to 256 characters.
 const MAX_TAG_VALUE: usize = 256;
 
 pub struct Config {
+    pub common: Common,
     pub policy: Policy,
-    pub metrics_namespace: String,
-    /// The function's own account; alarms from others need the cross-account role.
-    pub home_account: Option<String>,
-    pub cross_account_role: Option<String>,
+    /// Where decisions a person should see are published.
+    pub alerts_topic_arn: String,
     /// Recorded in the `sagewatch:stopped-by` tag.
     pub stopped_by: String,
 }
 
-pub struct Guard<J, N> {
+impl Config {
+    /// The shared settings, the policy (see [`Policy::from_env`]), SAGEWATCH_ALERTS_TOPIC_ARN
+    /// and the function's name for the `sagewatch:stopped-by` tag.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Config {
+            common: Common::from_env(env, FUNCTION)?,
+            policy: Policy::from_env(env)?,
+            alerts_topic_arn: env.required("SAGEWATCH_ALERTS_TOPIC_ARN")?,
+            stopped_by: env.or("AWS_LAMBDA_FUNCTION_NAME", "sagewatch-overfit-guard"),
+        })
+    }
+}
+
+pub struct Guard<J, N, S> {
     pub jobs: J,
     pub notifier: N,
+    pub sink: S,
     pub config: Config,
 }
 
@@ -57,64 +78,65 @@ pub struct Summary {
     pub outcomes: Vec<Outcome>,
 }
 
-/// A failure worth retrying (throttling, 5xx, timeouts): the invocation fails so Lambda retries
-/// and, after the last try, the on-failure destination keeps the event. Every side effect is
-/// idempotent, so replaying records that already succeeded is safe.
-#[derive(Debug, thiserror::Error)]
-#[error("{0} record(s) failed with retryable errors: {1}")]
-pub struct RetryableFailure(usize, String);
+/// What the guard concluded about one alarm record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Concluded {
+    pub decision: Decision,
+    pub job: Option<String>,
+    pub detail: String,
+}
 
-impl<J: TrainingJobs, N: Notifier> Guard<J, N> {
+impl<J: TrainingJobs, N: Notifier, S: Sink> Guard<J, N, S> {
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Summary, Error> {
         let home_account = self
             .config
-            .home_account
-            .clone()
-            .or_else(|| account_of_arn(&event.context.invoked_function_arn));
+            .common
+            .home_account(&event.context.invoked_function_arn);
         let alarms = match alarms_from_payload(&event.payload) {
             Ok(a) => a,
+            // Not something a retry can fix: log, count, succeed.
             Err(e) => {
-                // Not something a retry can fix: log, count, succeed.
-                error!(error = %e, "unrecognised payload; nothing done");
                 return Ok(Summary {
-                    outcomes: vec![self.invalid(0, e.to_string())],
-                });
+                    outcomes: vec![self.invalid(0, "unrecognised_payload", &e.to_string())],
+                })
             }
         };
         let mut outcomes = Vec::with_capacity(alarms.len());
         let mut retryable = Vec::new();
         for (index, parsed) in alarms.into_iter().enumerate() {
             match parsed {
-                Err(e) => {
-                    error!(record = index, error = %e, "malformed alarm record; skipped");
-                    outcomes.push(self.invalid(index, e.to_string()));
-                }
+                Err(e) => outcomes.push(self.invalid(index, "malformed_record", &e.to_string())),
                 Ok(alarm) => match self.handle_alarm(&alarm, home_account.as_deref()).await {
-                    Ok((decision, job, detail)) => outcomes.push(Outcome {
+                    Ok(c) => outcomes.push(Outcome {
                         record: index,
-                        decision,
+                        decision: c.decision,
                         alarm: Some(alarm.alarm_name.clone()),
-                        job,
-                        detail,
+                        job: c.job,
+                        detail: c.detail,
                     }),
                     Err(e) => {
                         warn!(record = index, alarm = %alarm.alarm_name, error = %e, "retryable failure");
-                        retryable.push(e.to_string());
+                        retryable.push(e);
                     }
                 },
             }
         }
         if !retryable.is_empty() {
-            return Err(Box::new(RetryableFailure(
-                retryable.len(),
-                retryable.join("; "),
-            )));
+            return Err(Box::new(RetryableFailure(retryable)));
         }
         Ok(Summary { outcomes })
     }
 
-    /// A record we cannot read: counted, reported, never acted on.
-    fn invalid(&self, record: usize, detail: String) -> Outcome {
+    /// A record we cannot read: counted (`InvalidEvents` and `StopDecisions{invalid}`),
+    /// never acted on.
+    fn invalid(&self, record: usize, reason: &str, detail: &str) -> Outcome {
+        let detail = self.config.common.health().invalid(
+            &self.sink,
+            Utc::now(),
+            reason,
+            detail,
+            &[("record", json!(record))],
+        );
         self.record(
             Decision::Invalid,
             json!({"record": record, "detail": detail}),
@@ -128,12 +150,12 @@ impl<J: TrainingJobs, N: Notifier> Guard<J, N> {
         }
     }
 
-    /// Ok((decision, job, detail)); Err only for retryable failures.
+    /// The decision for one alarm; `Err` only for failures a retry can fix.
     async fn handle_alarm(
         &self,
         alarm: &AlarmNotification,
         home_account: Option<&str>,
-    ) -> Result<(Decision, Option<String>, String), AwsError> {
+    ) -> Result<Concluded, RetryLater> {
         let policy = &self.config.policy;
         let early = if alarm.new_state != AlarmState::Alarm {
             Some((
@@ -178,11 +200,10 @@ impl<J: TrainingJobs, N: Notifier> Guard<J, N> {
             }
         };
 
-        let target = match Target::resolve(
+        let target = match self.config.common.target(
             alarm.account.as_deref(),
             alarm.region.as_deref(),
             home_account,
-            self.config.cross_account_role.as_deref(),
         ) {
             Ok(t) => t,
             Err(e) => {
@@ -209,13 +230,9 @@ impl<J: TrainingJobs, N: Notifier> Guard<J, N> {
                         self.conclude(alarm, Some(&job), None, Decision::JobNotFound, detail)
                             .await
                     }
-                    Ok(true) => Err(AwsError {
-                        operation: "Search",
-                        code: "NotYetIndexed".into(),
-                        message: format!("{job} exists but is not searchable yet"),
-                        status: None,
-                        retry: sagewatch::error::Retry::Retryable,
-                    }),
+                    Ok(true) => Err(RetryLater::NotReady(format!(
+                        "{job} exists but Search does not find it yet"
+                    ))),
                     Err(e) => self.permanent_or_retry(alarm, &job, e).await,
                 };
             }
@@ -241,7 +258,7 @@ impl<J: TrainingJobs, N: Notifier> Guard<J, N> {
                         if let Err(e) = self.jobs.tag(&target, arn, &self.stop_tags(alarm)).await {
                             // The stop happened; a missing audit tag must not undo or repeat it.
                             warn!(job = %job, error = %e, "job stopped but AddTags failed");
-                            detail.push_str(&format!("; tagging failed: {}", e.code));
+                            detail.push_str(&format!("; tagging failed: {}", e.kind));
                         }
                     }
                 }
@@ -261,14 +278,14 @@ impl<J: TrainingJobs, N: Notifier> Guard<J, N> {
         alarm: &AlarmNotification,
         job: &str,
         e: AwsError,
-    ) -> Result<(Decision, Option<String>, String), AwsError> {
+    ) -> Result<Concluded, RetryLater> {
         if e.is_retryable() {
-            return Err(e);
+            return Err(e.into());
         }
         error!(job, error = %e, "permanent AWS error; job left as it is");
         // With the template's IAM policy, StopTrainingJob on a job without the opt-in tag is
         // denied by an `aws:ResourceTag` condition: that is the opt-in check, enforced by IAM.
-        let decision = if e.code.contains("AccessDenied") {
+        let decision = if e.kind == ErrorKind::AccessDenied {
             Decision::NotOptedIn
         } else {
             Decision::Failed
@@ -304,7 +321,7 @@ impl<J: TrainingJobs, N: Notifier> Guard<J, N> {
         view: Option<&policy::JobView>,
         decision: Decision,
         detail: String,
-    ) -> Result<(Decision, Option<String>, String), AwsError> {
+    ) -> Result<Concluded, RetryLater> {
         let report = json!({
             "decision": decision,
             "detail": detail,
@@ -346,15 +363,25 @@ impl<J: TrainingJobs, N: Notifier> Guard<J, N> {
                 .attribute("decision", decision.as_str())
                 .attribute("account", alarm.account.clone().unwrap_or_default())
                 .attribute("region", alarm.region.clone().unwrap_or_default());
-            self.notifier.publish(&note).await?;
+            if let Err(e) = self.notifier.publish(&note).await {
+                if e.is_retryable() {
+                    return Err(e.into());
+                }
+                // A retry gets the same refusal: the decision stays in the log and the metric.
+                error!(error = %e, decision = decision.as_str(), "notification refused");
+            }
         }
         self.record(decision, report);
-        Ok((decision, job.map(str::to_owned), detail))
+        Ok(Concluded {
+            decision,
+            job: job.map(str::to_owned),
+            detail,
+        })
     }
 
     /// One EMF line per record: `StopDecisions` by `[Decision]`, the report as properties.
     fn record(&self, decision: Decision, report: Value) {
-        let mut m = MetricRecord::new(self.config.metrics_namespace.clone(), Utc::now());
+        let mut m = MetricRecord::new(self.config.common.metrics_namespace.clone(), Utc::now());
         m.dimension("Decision", decision.as_str())
             .dimension_set(&["Decision"])
             .metric("StopDecisions", 1.0, Unit::Count)
@@ -366,13 +393,9 @@ impl<J: TrainingJobs, N: Notifier> Guard<J, N> {
                 }
             }
         }
-        if let Err(e) = m.emit() {
-            error!(error = %e, "cannot emit EMF");
-        }
+        self.sink.write(m.render_logged());
     }
 }
-
-pub use sagewatch::aws::target::{account_of_arn, partition_of_region};
 
 /// Keeps the characters SageMaker allows in tag values, truncated to 256.
 pub fn tag_value(raw: &str) -> String {

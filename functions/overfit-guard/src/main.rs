@@ -1,34 +1,23 @@
 //! Wiring only: tracing, configuration and SDK clients once per cold start, then the runtime.
 
 use overfit_guard::adapter::SageMakerJobs;
-use overfit_guard::policy::Policy;
 use overfit_guard::{Config, Guard};
-use sagewatch::aws::sns::SnsNotifier;
-use sagewatch::lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use sagewatch::runtime::{init_tracing, load_aws_config, Env};
-use serde_json::Value;
+use sagewatch::env::Env;
+use sagewatch::output::StdoutSink;
+use sagewatch_aws::lambda::{init_tracing, load_aws_config, serve};
+use sagewatch_aws::sns::SnsNotifier;
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
-    let env = Env;
-    let config = Config {
-        policy: Policy::from_env(&env)?,
-        metrics_namespace: env.metrics_namespace()?,
-        home_account: env.optional("SAGEWATCH_HOME_ACCOUNT"),
-        cross_account_role: env.optional("SAGEWATCH_CROSS_ACCOUNT_ROLE_NAME"),
-        stopped_by: env.or("AWS_LAMBDA_FUNCTION_NAME", "sagewatch-overfit-guard"),
-    };
-    let topic = env.required("SAGEWATCH_ALERTS_TOPIC_ARN")?;
+    let config = Config::from_env(&Env)?;
     let aws = load_aws_config().await;
     let guard = Guard {
         jobs: SageMakerJobs::new(aws.clone()),
-        notifier: SnsNotifier::new(sagewatch::aws_sdk_sns::Client::new(&aws), topic),
+        notifier: SnsNotifier::new(aws_sdk_sns::Client::new(&aws), &config.alerts_topic_arn),
+        sink: StdoutSink,
         config,
     };
     let guard = &guard;
-    run(service_fn(move |event: LambdaEvent<Value>| async move {
-        guard.handle(event).await
-    }))
-    .await
+    serve(move |event| async move { guard.handle(event).await }).await
 }

@@ -1,8 +1,8 @@
 //! The safety policy and the decision it makes for one alarm. Pure: no AWS here.
 
 use chrono::{DateTime, Utc};
+use sagewatch::env::Env;
 use sagewatch::error::ConfigError;
-use sagewatch::runtime::Env;
 use sagewatch::status::Status;
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -5,7 +5,7 @@ use sagewatch::error::AwsError;
 use std::future::Future;
 
 /// Where the job lives (shared with the other functions: one account/role decision).
-pub use sagewatch::aws::target::Target;
+pub use sagewatch::target::Target;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StopOutcome {

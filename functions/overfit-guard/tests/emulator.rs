@@ -1,14 +1,16 @@
 //! overfit-guard against the local emulator with the real SDK clients: jobs seeded through the
 //! emulator's control API, notifications received by an SQS subscriber, AWS calls counted.
 
+use aws_sdk_sagemaker as sm;
+use aws_sdk_sns as sns;
 use chrono::Utc;
+use lambda_runtime::{Context, LambdaEvent};
 use overfit_guard::adapter::SageMakerJobs;
 use overfit_guard::policy::{Decision, Policy};
 use overfit_guard::{Config, Guard, Summary};
-use sagewatch::aws::sns::SnsNotifier;
-use sagewatch::aws_sdk_sagemaker as sm;
-use sagewatch::aws_sdk_sns as sns;
-use sagewatch::lambda_runtime::{Context, LambdaEvent};
+use sagewatch::config::Common;
+use sagewatch::output::MemorySink;
+use sagewatch_aws::sns::SnsNotifier;
 use sagewatch_emulator::{unique_name, CallCounter, Emulator, Inbox, JobKind, ACCOUNT_ID};
 use serde_json::{json, Value};
 
@@ -17,7 +19,7 @@ struct Fixture {
     sagemaker: sm::Client,
     inbox: Inbox,
     calls: CallCounter,
-    guard: Guard<SageMakerJobs, SnsNotifier>,
+    guard: Guard<SageMakerJobs, SnsNotifier, MemorySink>,
 }
 
 async fn fixture(policy: Policy) -> Fixture {
@@ -37,14 +39,16 @@ async fn fixture(policy: Policy) -> Fixture {
     );
     let inbox = Inbox::new(&config, "alerts").await;
 
+    let mut common = Common::new(overfit_guard::FUNCTION);
+    common.home_account = Some(ACCOUNT_ID.into());
     let guard = Guard {
         jobs: SageMakerJobs::with_client(config.clone(), counted_sm),
         notifier: SnsNotifier::new(counted_sns, inbox.topic_arn.clone()),
+        sink: MemorySink::default(),
         config: Config {
+            common,
             policy,
-            metrics_namespace: "SageWatch".into(),
-            home_account: Some(ACCOUNT_ID.into()),
-            cross_account_role: None,
+            alerts_topic_arn: inbox.topic_arn.clone(),
             stopped_by: "overfit-guard-test".into(),
         },
     };
@@ -128,9 +132,8 @@ impl Fixture {
 }
 
 fn alarm(file: &str, job: &str) -> Value {
-    let path = format!("{}/../../events/{file}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(path)
-        .expect("sample")
+    let text = sagewatch::testing::sample(file)
+        .to_string()
         .replace("sagewatch-demo-train-1", job);
     serde_json::from_str(&text).expect("json")
 }
@@ -297,7 +300,7 @@ async fn another_account_is_reached_through_an_assumed_role() {
     .await;
     let mut f = fixture(Policy::default()).await;
     f.guard.jobs = SageMakerJobs::new(config);
-    f.guard.config.cross_account_role = Some("sagewatch-overfit-guard".into());
+    f.guard.config.common.cross_account_role = Some("sagewatch-overfit-guard".into());
     let text = serde_json::to_string(&alarm("alarm-sns-single-metric.json", &job))
         .expect("json")
         .replace(ACCOUNT_ID, workload);

@@ -2,13 +2,16 @@
 //! (AWS behaviour itself is tested against the emulator in `emulator.rs`.)
 
 use chrono::{Duration, Utc};
+use lambda_runtime::{Context, LambdaEvent};
 use overfit_guard::policy::{Decision, JobView, Policy};
 use overfit_guard::ports::{StopOutcome, Target, TrainingJobs};
 use overfit_guard::{Config, Guard, Summary};
-use sagewatch::error::{AwsError, Retry};
-use sagewatch::lambda_runtime::{Context, LambdaEvent};
-use sagewatch::notify::{Notification, Notifier};
+use sagewatch::config::Common;
+use sagewatch::error::{AwsError, ErrorKind};
+use sagewatch::notify::MemoryNotifier;
+use sagewatch::output::MemorySink;
 use sagewatch::status::Status;
+use sagewatch::testing::sample;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -17,7 +20,7 @@ use std::sync::Mutex;
 struct FakeJobs {
     jobs: Mutex<HashMap<String, JobView>>,
     calls: Mutex<Vec<String>>,
-    fail_find_with: Option<Retry>,
+    fail_find_with: Option<ErrorKind>,
 }
 
 impl FakeJobs {
@@ -40,14 +43,8 @@ impl TrainingJobs for FakeJobs {
             "find {name} {:?}/{:?}",
             target.account, target.region
         ));
-        if let Some(retry) = self.fail_find_with {
-            return Err(AwsError {
-                operation: "Search",
-                code: "ThrottlingException".into(),
-                message: "slow down".into(),
-                status: Some(400),
-                retry,
-            });
+        if let Some(kind) = self.fail_find_with {
+            return Err(AwsError::new("Search", kind, "Fake", "fake"));
         }
         Ok(self.jobs.lock().unwrap().get(name).cloned())
     }
@@ -75,21 +72,6 @@ impl TrainingJobs for FakeJobs {
     }
 }
 
-#[derive(Default)]
-struct FakeNotifier(Mutex<Vec<Notification>>);
-
-impl Notifier for FakeNotifier {
-    async fn publish(&self, n: &Notification) -> Result<(), AwsError> {
-        self.0.lock().unwrap().push(n.clone());
-        Ok(())
-    }
-}
-
-fn sample(name: &str) -> Value {
-    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-}
-
 fn job(name: &str, status: &str, trained_minutes: i64, opted_in: bool) -> JobView {
     let mut tags = std::collections::BTreeMap::new();
     if opted_in {
@@ -108,21 +90,39 @@ fn job(name: &str, status: &str, trained_minutes: i64, opted_in: bool) -> JobVie
     }
 }
 
-fn guard(jobs: FakeJobs, policy: Policy) -> Guard<FakeJobs, FakeNotifier> {
-    Guard {
-        jobs,
-        notifier: FakeNotifier::default(),
-        config: Config {
-            policy,
-            metrics_namespace: "SageWatch".into(),
-            home_account: Some("123456789012".into()),
-            cross_account_role: None,
-            stopped_by: "test".into(),
-        },
+type Fake<J = FakeJobs> = Guard<J, MemoryNotifier, MemorySink>;
+
+fn config(policy: Policy, home: &str) -> Config {
+    let mut common = Common::new(overfit_guard::FUNCTION);
+    common.home_account = Some(home.into());
+    Config {
+        common,
+        policy,
+        alerts_topic_arn: "arn:aws:sns:us-east-1:123456789012:alerts".into(),
+        stopped_by: "test".into(),
     }
 }
 
-async fn run(g: &Guard<FakeJobs, FakeNotifier>, payload: Value) -> Summary {
+fn guard(jobs: FakeJobs, policy: Policy) -> Fake {
+    Guard {
+        jobs,
+        notifier: MemoryNotifier::default(),
+        sink: MemorySink::default(),
+        config: config(policy, "123456789012"),
+    }
+}
+
+/// The `StopDecisions` lines by decision, and the health counters, from what the guard wrote.
+fn metric_count(g: &Fake, metric: &str, dimension: Option<(&str, &str)>) -> usize {
+    g.sink
+        .json()
+        .iter()
+        .filter(|l| l.get(metric).is_some())
+        .filter(|l| dimension.is_none_or(|(k, v)| l[k] == v))
+        .count()
+}
+
+async fn run(g: &Fake, payload: Value) -> Summary {
     g.handle(LambdaEvent::new(payload, Context::default()))
         .await
         .unwrap()
@@ -147,10 +147,15 @@ async fn single_metric_alarm_stops_an_opted_in_job_with_four_calls_at_most() {
             format!("tag arn:aws:sagemaker:us-east-1:123456789012:training-job/{JOB} 4"),
         ]
     );
-    let notes = g.notifier.0.lock().unwrap();
+    let notes = g.notifier.sent();
     assert_eq!(notes.len(), 1, "plus one Publish: 4 calls");
     assert!(notes[0].subject.contains("stopped") && notes[0].subject.contains(JOB));
     assert_eq!(notes[0].attributes["decision"], "stopped");
+    assert_eq!(
+        metric_count(&g, "StopDecisions", Some(("Decision", "stopped"))),
+        1
+    );
+    assert_eq!(metric_count(&g, "InvalidEvents", None), 0);
 }
 
 #[tokio::test]
@@ -180,7 +185,11 @@ async fn ok_state_is_counted_never_acted_on() {
     let s = run(&g, sample("alarm-sns-ok.json")).await;
     assert_eq!(s.outcomes[0].decision, Decision::NotAlarm);
     assert!(g.jobs.calls().is_empty());
-    assert!(g.notifier.0.lock().unwrap().is_empty());
+    assert!(g.notifier.sent().is_empty());
+    assert_eq!(
+        metric_count(&g, "StopDecisions", Some(("Decision", "not_alarm"))),
+        1
+    );
 }
 
 #[tokio::test]
@@ -196,7 +205,7 @@ async fn two_jobs_are_refused_and_notified() {
         g.jobs.calls().is_empty(),
         "no AWS call for an ambiguous alarm"
     );
-    assert_eq!(g.notifier.0.lock().unwrap().len(), 1);
+    assert_eq!(g.notifier.sent().len(), 1);
 }
 
 #[tokio::test]
@@ -282,6 +291,15 @@ async fn a_malformed_record_beside_a_good_one() {
     let s = run(&g, payload).await;
     assert_eq!(s.outcomes[0].decision, Decision::Invalid);
     assert_eq!(s.outcomes[1].decision, Decision::Stopped);
+    assert_eq!(metric_count(&g, "InvalidEvents", None), 1);
+    assert_eq!(
+        metric_count(&g, "StopDecisions", Some(("Decision", "stopped"))),
+        1
+    );
+    assert_eq!(
+        metric_count(&g, "StopDecisions", Some(("Decision", "invalid"))),
+        1
+    );
 }
 
 #[tokio::test]
@@ -290,12 +308,22 @@ async fn garbage_payload_is_logged_not_retried() {
     let s = run(&g, json!({"what": "ever"})).await;
     assert_eq!(s.outcomes[0].decision, Decision::Invalid);
     assert!(g.jobs.calls().is_empty());
+    // The health counter every function writes, and the decision metric.
+    assert_eq!(
+        metric_count(&g, "InvalidEvents", Some(("Function", "overfit-guard"))),
+        1
+    );
+    assert_eq!(
+        metric_count(&g, "StopDecisions", Some(("Decision", "invalid"))),
+        1
+    );
+    assert!(g.notifier.sent().is_empty());
 }
 
 #[tokio::test]
 async fn throttling_fails_the_invocation_for_a_retry() {
     let jobs = FakeJobs {
-        fail_find_with: Some(Retry::Retryable),
+        fail_find_with: Some(ErrorKind::Throttled),
         ..FakeJobs::default()
     };
     let g = guard(jobs, Policy::default());
@@ -306,7 +334,12 @@ async fn throttling_fails_the_invocation_for_a_retry() {
         ))
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("retryable"), "{err}");
+    assert!(err.to_string().contains("must be retried"), "{err}");
+    assert_eq!(
+        metric_count(&g, "StopDecisions", None),
+        0,
+        "nothing decided yet"
+    );
 }
 
 #[tokio::test]
@@ -315,7 +348,7 @@ async fn another_account_without_a_role_is_refused() {
         FakeJobs::with(job(JOB, "InProgress", 60, true)),
         Policy::default(),
     );
-    g.config.home_account = Some("999999999999".into());
+    g.config.common.home_account = Some("999999999999".into());
     let s = run(&g, sample("alarm-sns-single-metric.json")).await;
     assert_eq!(s.outcomes[0].decision, Decision::NoCrossAccountRole);
     assert!(g.jobs.calls().is_empty());
@@ -356,13 +389,17 @@ fn tag_values_keep_only_what_sagemaker_allows() {
 #[tokio::test]
 async fn a_permanent_aws_error_is_reported_not_retried() {
     let jobs = FakeJobs {
-        fail_find_with: Some(Retry::Permanent),
+        fail_find_with: Some(ErrorKind::Validation),
         ..FakeJobs::default()
     };
     let g = guard(jobs, Policy::default());
     let s = run(&g, sample("alarm-sns-single-metric.json")).await;
     assert_eq!(s.outcomes[0].decision, Decision::Failed);
-    assert_eq!(g.notifier.0.lock().unwrap().len(), 1);
+    assert_eq!(g.notifier.sent().len(), 1);
+    assert_eq!(
+        metric_count(&g, "StopDecisions", Some(("Decision", "failed"))),
+        1
+    );
 }
 
 #[tokio::test]
@@ -396,19 +433,16 @@ async fn the_role_is_assumed_only_for_another_account() {
             Some("arn:aws:iam::123456789012:role/guard".to_owned()),
         ),
     ] {
+        let mut config = config(Policy::default(), home);
+        config.common.cross_account_role = Some("guard".into());
         let g = Guard {
             jobs: RoleSpy(
                 FakeJobs::with(job(JOB, "Completed", 60, true)),
                 seen.clone(),
             ),
-            notifier: FakeNotifier::default(),
-            config: Config {
-                policy: Policy::default(),
-                metrics_namespace: "SageWatch".into(),
-                home_account: Some(home.into()),
-                cross_account_role: Some("guard".into()),
-                stopped_by: "test".into(),
-            },
+            notifier: MemoryNotifier::default(),
+            sink: MemorySink::default(),
+            config,
         };
         g.handle(LambdaEvent::new(
             sample("alarm-sns-single-metric.json"),
@@ -426,7 +460,7 @@ async fn the_role_is_assumed_only_for_another_account() {
 
 #[test]
 fn role_arns_carry_the_region_partition() {
-    use overfit_guard::partition_of_region;
+    use sagewatch::target::partition_of_region;
     assert_eq!(partition_of_region("cn-north-1"), "aws-cn");
     assert_eq!(partition_of_region("us-gov-west-1"), "aws-us-gov");
     assert_eq!(partition_of_region("eu-west-1"), "aws");

@@ -3,15 +3,15 @@
 //! function publishes.
 
 use crate::{unique_name, ACCOUNT_ID, REGION};
-use sagewatch::aws_config::SdkConfig;
-use sagewatch::aws_sdk_dynamodb as ddb;
-use sagewatch::aws_sdk_sns as sns;
-use sagewatch::aws_sdk_sqs as sqs;
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb as ddb;
+use aws_sdk_sns as sns;
+use aws_sdk_sqs as sqs;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// A table like infra/template.yaml's: partition key `pk` (S), on demand. Panics on failure
-/// (test setup).
+/// A table like infra/template.yaml's: the claim store's partition key
+/// ([`sagewatch::claims::schema::KEY`], S), on demand. Panics on failure (test setup).
 pub async fn create_dedupe_table(config: &SdkConfig, table: &str) {
     use ddb::types::{
         AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
@@ -22,14 +22,14 @@ pub async fn create_dedupe_table(config: &SdkConfig, table: &str) {
         .billing_mode(BillingMode::PayPerRequest)
         .key_schema(
             KeySchemaElement::builder()
-                .attribute_name("pk")
+                .attribute_name(sagewatch::claims::schema::KEY)
                 .key_type(KeyType::Hash)
                 .build()
                 .expect("key schema"),
         )
         .attribute_definitions(
             AttributeDefinition::builder()
-                .attribute_name("pk")
+                .attribute_name(sagewatch::claims::schema::KEY)
                 .attribute_type(ScalarAttributeType::S)
                 .build()
                 .expect("attribute"),

@@ -5,7 +5,7 @@
 //! # async fn demo() {
 //! use sagewatch_emulator::{Emulator, JobKind};
 //! let emu = Emulator::shared().await;
-//! let sagemaker = sagewatch::aws_sdk_sagemaker::Client::new(&emu.sdk_config().await);
+//! let sagemaker = aws_sdk_sagemaker::Client::new(&emu.sdk_config().await);
 //! emu.seed_job(JobKind::Training, "job-1", serde_json::json!({"TrainingJobStatus": "InProgress"}))
 //!     .await;
 //! let job = sagemaker.describe_training_job().training_job_name("job-1").send().await;
@@ -29,14 +29,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeDeserializationInterceptorContextMut, BeforeSerializationInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use sagewatch::aws_config::{self, BehaviorVersion, Region, SdkConfig};
-use sagewatch::aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::config_bag::ConfigBag;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -354,7 +356,7 @@ pub fn unique_name(prefix: &str) -> String {
 ///
 /// ```no_run
 /// # async fn demo(emu: &sagewatch_emulator::Emulator) {
-/// use sagewatch::aws_sdk_sagemaker as sm;
+/// use aws_sdk_sagemaker as sm;
 /// let calls = sagewatch_emulator::CallCounter::default();
 /// let conf = sm::config::Builder::from(&emu.sdk_config().await)
 ///     .interceptor(calls.clone())
@@ -404,6 +406,57 @@ impl Intercept for CallCounter {
             .load::<Metadata>()
             .map_or_else(|| "<unknown>".to_owned(), |m| m.name().to_owned());
         *lock(&self.counts).entry(operation).or_default() += 1;
+        Ok(())
+    }
+}
+
+/// Fault injection for "the write committed, its answer was lost": the first `times` answers
+/// to `operation` (e.g. `"PutItem"`) are replaced by an HTTP 500 after the emulator has
+/// carried the request out, so the SDK retries a request that already took effect. Attach it
+/// to a client config like [`CallCounter`]; clones share the count.
+#[derive(Clone, Debug)]
+pub struct LoseAnswers {
+    operation: &'static str,
+    left: Arc<Mutex<usize>>,
+}
+
+impl LoseAnswers {
+    pub fn new(operation: &'static str, times: usize) -> Self {
+        LoseAnswers {
+            operation,
+            left: Arc::new(Mutex::new(times)),
+        }
+    }
+
+    /// Answers still to be lost.
+    pub fn left(&self) -> usize {
+        *lock(&self.left)
+    }
+}
+
+impl Intercept for LoseAnswers {
+    fn name(&self) -> &'static str {
+        "sagewatch_emulator::LoseAnswers"
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let this_operation = cfg
+            .load::<Metadata>()
+            .is_some_and(|m| m.name() == self.operation);
+        let mut left = lock(&self.left);
+        if this_operation && *left > 0 {
+            *left -= 1;
+            let response = context.response_mut();
+            *response.status_mut() = 500u16.try_into()?;
+            *response.body_mut() = aws_smithy_types::body::SdkBody::from(
+                r#"{"__type":"InternalServerError","message":"injected: the answer was lost"}"#,
+            );
+        }
         Ok(())
     }
 }

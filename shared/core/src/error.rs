@@ -3,10 +3,14 @@
 //! Lambda retries an invocation that returns `Err` (and the DLQ keeps the event after the
 //! last try). That is right for throttling, timeouts and 5xx, and wrong for a bad payload or a
 //! job that does not exist: those are logged, counted, and the invocation succeeds.
+//!
+//! [`AwsError`] is the one vocabulary for a failed AWS call. Its [`ErrorKind`] is computed once,
+//! from the SDK error, by the adapter crate (`sagewatch-aws`, the only place that reads error
+//! codes and messages); everything else matches on the kind. Pure code and in-memory fakes
+//! build errors with [`AwsError::new`].
 
-use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_runtime_api::http::Response;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use serde::Serialize;
+use std::fmt;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -20,122 +24,166 @@ pub enum ConfigError {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// What a failed AWS call means for the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Retry {
-    /// Try again later: Lambda retries, the DLQ keeps the event.
-    Retryable,
-    /// Retrying will not help: log, count, succeed.
-    Permanent,
+pub enum ErrorKind {
+    /// Slow down (throttling, rate limits, KMS throttling): retry.
+    Throttled,
+    /// The service or the network failed (5xx, timeouts, connection errors): retry.
+    Unavailable,
+    /// The resource (job, table, log group, topic) does not exist.
+    NotFound,
+    /// IAM or a resource policy refused the call.
+    AccessDenied,
+    /// A conditional write met a false condition (DynamoDB ConditionalCheckFailed).
+    ConditionFailed,
+    /// The resource exists but its state refuses the call (stopping a job that has ended).
+    InvalidState,
+    /// The request itself is invalid.
+    Validation,
+    /// Anything else the service said; retrying gives the same answer.
+    Other,
 }
 
-/// An AWS call failed; carries the service's error code and whether to retry.
-#[derive(Debug, thiserror::Error)]
-#[error("{operation} failed ({retry:?}): {code}: {message}")]
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Throttled => "throttled",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::AccessDenied => "access_denied",
+            ErrorKind::ConditionFailed => "condition_failed",
+            ErrorKind::InvalidState => "invalid_state",
+            ErrorKind::Validation => "validation",
+            ErrorKind::Other => "other",
+        }
+    }
+
+    /// Only passing faults are worth a retry.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, ErrorKind::Throttled | ErrorKind::Unavailable)
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An AWS call failed. `code` and `message` are the service's (redacted and bounded by the
+/// adapter), for logs and reports only: decisions use `kind`.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("{operation} failed ({kind}): {code}: {message}")]
 pub struct AwsError {
     pub operation: &'static str,
+    pub kind: ErrorKind,
     pub code: String,
     pub message: String,
     pub status: Option<u16>,
-    pub retry: Retry,
 }
 
 impl AwsError {
-    pub fn is_retryable(&self) -> bool {
-        self.retry == Retry::Retryable
+    /// An error of `kind` (fakes and tests; the SDK adapter fills in the HTTP status too).
+    pub fn new(
+        operation: &'static str,
+        kind: ErrorKind,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        AwsError {
+            operation,
+            kind,
+            code: code.into(),
+            message: message.into(),
+            status: None,
+        }
     }
 
-    pub fn is_code(&self, code: &str) -> bool {
-        self.code == code
+    pub fn is_retryable(&self) -> bool {
+        self.kind.is_retryable()
     }
 }
 
-/// Error codes that mean "slow down" or "our side failed": retry.
-const RETRYABLE_CODES: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-    "RequestThrottled",
-    "RequestThrottledException",
-    "ProvisionedThroughputExceededException",
-    "LimitExceededException",
-    "TransactionInProgressException",
-    "ServiceUnavailable",
-    "ServiceUnavailableException",
-    "InternalFailure",
-    "InternalServerError",
-    "InternalServerException",
-    "InternalError",
-    "RequestTimeout",
-    "RequestTimeoutException",
-];
+/// Why an invocation must be tried again later.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum RetryLater {
+    /// A passing AWS fault.
+    #[error(transparent)]
+    Aws(AwsError),
+    /// A reason of ours: the data is not there yet (an index or a listing lags), or another
+    /// live invocation holds the work.
+    #[error("not ready: {0}")]
+    NotReady(String),
+}
 
-/// Classifies any SDK error: transport problems, timeouts, throttling and 5xx are retryable;
-/// other service errors (validation, not found, access denied) are permanent.
-pub fn classify<E>(operation: &'static str, err: &SdkError<E, Response>) -> AwsError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let (code, message, status, retry) = match err {
-        SdkError::ServiceError(service) => {
-            let status = service.raw().status().as_u16();
-            let code = service.err().code().unwrap_or("Unknown").to_owned();
-            let message = service.err().message().unwrap_or_default().to_owned();
-            let retry =
-                if status >= 500 || status == 429 || RETRYABLE_CODES.contains(&code.as_str()) {
-                    Retry::Retryable
-                } else {
-                    Retry::Permanent
-                };
-            (code, message, Some(status), retry)
+impl From<AwsError> for RetryLater {
+    fn from(e: AwsError) -> Self {
+        RetryLater::Aws(e)
+    }
+}
+
+/// The invocation's error when some of its work must be retried: Lambda retries the event
+/// (or SQS redelivers the message) and, after the last try, the DLQ keeps it. Every side
+/// effect is idempotent, so replaying the parts that already succeeded is safe.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("{} part(s) must be retried: {}", .0.len(), join(.0))]
+pub struct RetryableFailure(pub Vec<RetryLater>);
+
+impl From<RetryLater> for RetryableFailure {
+    fn from(r: RetryLater) -> Self {
+        RetryableFailure(vec![r])
+    }
+}
+
+impl From<AwsError> for RetryableFailure {
+    fn from(e: AwsError) -> Self {
+        RetryableFailure(vec![RetryLater::Aws(e)])
+    }
+}
+
+fn join(reasons: &[RetryLater]) -> String {
+    reasons
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_passing_faults_are_retryable() {
+        for kind in [ErrorKind::Throttled, ErrorKind::Unavailable] {
+            assert!(AwsError::new("Op", kind, "C", "m").is_retryable(), "{kind}");
         }
-        SdkError::ResponseError(r) => {
-            let status = r.raw().status().as_u16();
-            let retry = if status >= 500 || status == 429 {
-                Retry::Retryable
-            } else {
-                Retry::Permanent
-            };
-            (
-                "ResponseError".to_owned(),
-                format!("{err:?}"),
-                Some(status),
-                retry,
-            )
+        for kind in [
+            ErrorKind::NotFound,
+            ErrorKind::AccessDenied,
+            ErrorKind::ConditionFailed,
+            ErrorKind::InvalidState,
+            ErrorKind::Validation,
+            ErrorKind::Other,
+        ] {
+            assert!(
+                !AwsError::new("Op", kind, "C", "m").is_retryable(),
+                "{kind}"
+            );
         }
-        SdkError::TimeoutError(_) => (
-            "Timeout".to_owned(),
-            format!("{err:?}"),
-            None,
-            Retry::Retryable,
-        ),
-        SdkError::DispatchFailure(_) => (
-            "DispatchFailure".to_owned(),
-            format!("{err:?}"),
-            None,
-            Retry::Retryable,
-        ),
-        // A request we could not even build is our bug, not a passing fault.
-        SdkError::ConstructionFailure(_) => (
-            "ConstructionFailure".to_owned(),
-            format!("{err:?}"),
-            None,
-            Retry::Permanent,
-        ),
-        _ => (
-            "Unknown".to_owned(),
-            format!("{err:?}"),
-            None,
-            Retry::Retryable,
-        ),
-    };
-    AwsError {
-        operation,
-        code,
-        message,
-        status,
-        retry,
+    }
+
+    #[test]
+    fn a_retryable_failure_names_every_reason() {
+        let f = RetryableFailure(vec![
+            AwsError::new("Publish", ErrorKind::Throttled, "Throttling", "slow down").into(),
+            RetryLater::NotReady("job not indexed yet".into()),
+        ]);
+        let text = f.to_string();
+        assert!(text.starts_with("2 part(s)"), "{text}");
+        assert!(text.contains("Publish failed (throttled)"), "{text}");
+        assert!(text.contains("not ready: job not indexed yet"), "{text}");
     }
 }

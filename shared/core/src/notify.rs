@@ -6,6 +6,7 @@ use crate::error::AwsError;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Mutex;
 
 /// SNS subjects: ASCII, no control characters, fewer than 100 characters.
 pub const MAX_SUBJECT_CHARS: usize = 99;
@@ -112,12 +113,55 @@ pub fn clean_subject(raw: &str) -> String {
     s
 }
 
-/// Port: where notifications go. The SNS adapter is [`crate::aws::sns::SnsNotifier`].
+/// Port: where notifications go. The SNS adapter is `sagewatch_aws::sns::SnsNotifier`.
 pub trait Notifier: Send + Sync {
     fn publish(
         &self,
         notification: &Notification,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
+}
+
+impl<T: Notifier> Notifier for &T {
+    fn publish(
+        &self,
+        notification: &Notification,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send {
+        (**self).publish(notification)
+    }
+}
+
+/// Keeps what was published (handler tests, local tools). Queued errors fail the next
+/// publishes, in order, and publish nothing.
+#[derive(Debug, Default)]
+pub struct MemoryNotifier {
+    sent: Mutex<Vec<Notification>>,
+    failures: Mutex<Vec<AwsError>>,
+}
+
+impl MemoryNotifier {
+    pub fn sent(&self) -> Vec<Notification> {
+        self.sent.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub fn fail_next(&self, error: AwsError) {
+        if let Ok(mut f) = self.failures.lock() {
+            f.push(error);
+        }
+    }
+}
+
+impl Notifier for MemoryNotifier {
+    async fn publish(&self, notification: &Notification) -> Result<(), AwsError> {
+        if let Ok(mut f) = self.failures.lock() {
+            if !f.is_empty() {
+                return Err(f.remove(0));
+            }
+        }
+        if let Ok(mut s) = self.sent.lock() {
+            s.push(notification.clone());
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

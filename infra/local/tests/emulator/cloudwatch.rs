@@ -1,12 +1,12 @@
 use std::collections::BTreeMap;
 
-use sagewatch::aws_sdk_cloudwatch as cw;
-use sagewatch::aws_sdk_cloudwatch::operation::set_alarm_state::SetAlarmStateError;
-use sagewatch::aws_sdk_cloudwatch::types::{
+use aws_sdk_cloudwatch as cw;
+use aws_sdk_cloudwatch::operation::set_alarm_state::SetAlarmStateError;
+use aws_sdk_cloudwatch::types::{
     ComparisonOperator, Dimension, DimensionFilter, Metric, MetricDataQuery, MetricDatum,
     MetricStat, ScanBy, StandardUnit, StateValue, Statistic,
 };
-use sagewatch::aws_smithy_types::DateTime;
+use aws_smithy_types::DateTime;
 use sagewatch_emulator::{unique_name, Emulator};
 
 const NS: &str = "/aws/sagemaker/TrainingJobs";

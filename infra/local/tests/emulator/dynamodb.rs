@@ -1,6 +1,6 @@
-use sagewatch::aws_sdk_dynamodb as ddb;
-use sagewatch::aws_sdk_dynamodb::operation::put_item::PutItemError;
-use sagewatch::aws_sdk_dynamodb::types::{
+use aws_sdk_dynamodb as ddb;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ScalarAttributeType,
 };

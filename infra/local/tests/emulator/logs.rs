@@ -1,5 +1,5 @@
-use sagewatch::aws_sdk_cloudwatchlogs as logs;
-use sagewatch::aws_sdk_cloudwatchlogs::types::InputLogEvent;
+use aws_sdk_cloudwatchlogs as logs;
+use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use sagewatch_emulator::{unique_name, Emulator};
 
 async fn put(client: &logs::Client, group: &str, stream: &str, lines: usize) {

@@ -1,6 +1,6 @@
-use sagewatch::aws_sdk_sns as sns;
-use sagewatch::aws_sdk_sqs as sqs;
-use sagewatch::aws_sdk_sqs::types::QueueAttributeName;
+use aws_sdk_sns as sns;
+use aws_sdk_sqs as sqs;
+use aws_sdk_sqs::types::QueueAttributeName;
 use sagewatch_emulator::{unique_name, Emulator};
 use serde_json::Value;
 
@@ -114,8 +114,8 @@ async fn sns_publish_reaches_sqs_envelope_and_raw() {
 /// The extension makes SetAlarmState invoke SNS actions, as AWS does on a state change.
 #[tokio::test]
 async fn set_alarm_state_notifies_the_alarm_topic() {
-    use sagewatch::aws_sdk_cloudwatch as cw;
-    use sagewatch::aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
+    use aws_sdk_cloudwatch as cw;
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
 
     let config = Emulator::shared().await.sdk_config().await;
     let (sns, sqs, cw) = (

@@ -1,6 +1,6 @@
-use sagewatch::aws_sdk_sagemaker as sm;
-use sagewatch::aws_sdk_sagemaker::error::ProvideErrorMetadata;
-use sagewatch::aws_sdk_sagemaker::types::{
+use aws_sdk_sagemaker as sm;
+use aws_sdk_sagemaker::error::ProvideErrorMetadata;
+use aws_sdk_sagemaker::types::{
     AlgorithmSpecification, OutputDataConfig, ProcessingJobStatus, ResourceConfig, SecondaryStatus,
     StoppingCondition, Tag, TrainingInputMode, TrainingInstanceType, TrainingJobStatus,
     TransformJobStatus,

@@ -1,4 +1,4 @@
-use sagewatch::aws_sdk_sts as sts;
+use aws_sdk_sts as sts;
 use sagewatch_emulator::{unique_name, Emulator, ACCOUNT_ID};
 
 #[tokio::test]

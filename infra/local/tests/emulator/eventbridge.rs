@@ -563,7 +563,8 @@ fn archive_table_covers_the_templates() {
 /// it empty; the emulator leaves the placeholder).
 fn picked<'a>(line: &'a Value, field: &str) -> Option<&'a str> {
     let value = line.get(field)?.as_str()?;
-    (!value.is_empty() && !(value.starts_with('<') && value.ends_with('>'))).then_some(value)
+    let placeholder = value.starts_with('<') && value.ends_with('>');
+    (!value.is_empty() && !placeholder).then_some(value)
 }
 
 #[tokio::test]

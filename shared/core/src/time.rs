@@ -121,6 +121,13 @@ fn from_epoch_number(n: f64, now: DateTime<Utc>) -> Result<DateTime<Utc>, Timest
     in_range(t, now)
 }
 
+/// A timestamp from an AWS SDK response (`aws_smithy_types::DateTime::secs()` and
+/// `subsec_nanos()`) through the same range check, for the adapters: Describe* responses
+/// feed the same window arithmetic as events do.
+pub fn from_epoch_parts(secs: i64, nanos: u32) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(secs, nanos).and_then(|t| in_range(t, Utc::now()).ok())
+}
+
 /// `#[serde(default, deserialize_with = "crate::time::flexible")]` for `Option<DateTime<Utc>>`.
 /// Out-of-range and unparseable values become `None` (see the module documentation).
 pub fn flexible<'de, D>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error>
@@ -225,6 +232,17 @@ mod tests {
                 "{v}"
             );
         }
+    }
+
+    #[test]
+    fn sdk_timestamps_get_the_same_check() {
+        assert_eq!(
+            from_epoch_parts(1_718_035_200, 500_000_000).map(|t| t.timestamp_millis()),
+            Some(1_718_035_200_500)
+        );
+        assert_eq!(from_epoch_parts(i64::MAX, 0), None);
+        assert_eq!(from_epoch_parts(253_402_300_799, 0), None); // 9999-12-31
+        assert_eq!(from_epoch_parts(-1, 0), None);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //!
 //! Per terminal job event (Completed, Failed, Stopped; never `Stopping`):
 //! host metrics (GetMetricData, exact `Host` values; ListMetrics first for transform jobs) →
-//! conditional PutItem on `account#job_type#job_name#status` → EMF + `job_summary` line.
+//! claim of `event-augmenter#account#job_type#job_name#status` → EMF + `job_summary` line.
 //! Metrics are read *before* the put: a retry after a failed read must not find the key taken
 //! and swallow the job as a duplicate. After the put only stdout writes remain.
 //! Tuning, endpoint, pipeline and CloudTrail events: conditional PutItem → EMF (and an
@@ -211,7 +211,7 @@ impl<D: ClaimStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
                     .map_err(|e| Failure::Invalid(e.to_string())),
             };
             let result = match parsed {
-                Ok(ev) => Box::pin(self.process(&ev, home, now, attempt)).await,
+                Ok(ev) => Box::pin(self.process(&ev, home, now, &attempt.record(index))).await,
                 Err(f) => Err(f),
             };
             let failed = match result {

@@ -765,6 +765,30 @@ async fn sqs_batch_of_good_events_has_no_failures() {
 }
 
 #[tokio::test]
+async fn the_same_event_twice_in_one_batch_is_counted_once() {
+    // One invocation, one request id: each record is still its own attempt, so the second
+    // copy meets the first copy's claim as someone else's (a duplicate), not as its own write.
+    let a = augmenter(FakeMetrics::uniform(5.0));
+    let mut batch = sqs_batch();
+    let first = batch["Records"][0].clone();
+    let mut copy = first.clone();
+    copy["messageId"] = json!("copy-of-first");
+    batch["Records"] = json!([first, copy]);
+    let mut ctx = Context::default();
+    ctx.request_id = "req-1".into();
+    let Response::Batch(b) = a
+        .handle_at(LambdaEvent::new(batch, ctx), now())
+        .await
+        .unwrap()
+    else {
+        panic!("batch")
+    };
+    assert!(b.batch_item_failures.is_empty());
+    assert_eq!(reports(&a.sink, "job_summary").len(), 1);
+    assert_eq!(emf_with(&a.sink, "DuplicateEvents").len(), 1);
+}
+
+#[tokio::test]
 async fn sqs_malformed_message_alone_in_batch_item_failures() {
     let a = augmenter(FakeMetrics::uniform(5.0));
     let mut batch = sqs_batch();

@@ -285,7 +285,8 @@ impl<J: TrainingJobs, N: Notifier, S: Sink> Guard<J, N, S> {
         error!(job, error = %e, "permanent AWS error; job left as it is");
         // With the template's IAM policy, StopTrainingJob on a job without the opt-in tag is
         // denied by an `aws:ResourceTag` condition: that is the opt-in check, enforced by IAM.
-        let decision = if e.kind == ErrorKind::AccessDenied {
+        // Any other refusal (Search, DescribeTrainingJob) is a failure to look into.
+        let decision = if e.kind == ErrorKind::AccessDenied && e.operation == "StopTrainingJob" {
             Decision::NotOptedIn
         } else {
             Decision::Failed

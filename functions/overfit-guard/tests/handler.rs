@@ -21,6 +21,8 @@ struct FakeJobs {
     jobs: Mutex<HashMap<String, JobView>>,
     calls: Mutex<Vec<String>>,
     fail_find_with: Option<ErrorKind>,
+    /// StopTrainingJob refused as IAM refuses it for a job without the opt-in tag.
+    deny_stop: bool,
 }
 
 impl FakeJobs {
@@ -54,6 +56,14 @@ impl TrainingJobs for FakeJobs {
     }
     async fn stop(&self, _: &Target, name: &str) -> Result<StopOutcome, AwsError> {
         self.log(format!("stop {name}"));
+        if self.deny_stop {
+            return Err(AwsError::new(
+                "StopTrainingJob",
+                ErrorKind::AccessDenied,
+                "AccessDeniedException",
+                "not authorized",
+            ));
+        }
         let mut jobs = self.jobs.lock().unwrap();
         let job = jobs.get_mut(name).unwrap();
         if job.status.is("InProgress") {
@@ -384,6 +394,28 @@ fn tag_values_keep_only_what_sagemaker_allows() {
         "{v}"
     );
     assert!(overfit_guard::tag_value(&"x".repeat(500)).len() == 256);
+}
+
+#[tokio::test]
+async fn only_a_refused_stop_means_not_opted_in() {
+    // The template's IAM denies StopTrainingJob on jobs without the opt-in tag; a refused
+    // Search is a misconfiguration to look into, not an answer about the job.
+    let jobs = FakeJobs {
+        fail_find_with: Some(ErrorKind::AccessDenied),
+        ..FakeJobs::default()
+    };
+    let g = guard(jobs, Policy::default());
+    let s = run(&g, sample("alarm-sns-single-metric.json")).await;
+    assert_eq!(s.outcomes[0].decision, Decision::Failed);
+    let g = guard(
+        FakeJobs {
+            deny_stop: true,
+            ..FakeJobs::with(job(JOB, "InProgress", 60, true))
+        },
+        Policy::default(),
+    );
+    let s = run(&g, sample("alarm-sns-single-metric.json")).await;
+    assert_eq!(s.outcomes[0].decision, Decision::NotOptedIn);
 }
 
 #[tokio::test]

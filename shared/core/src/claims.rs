@@ -170,6 +170,15 @@ impl Attempt {
         }
     }
 
+    /// The attempt at one record of a batch: its own owner, so two copies of one event in
+    /// the same batch are two attempts (the second a duplicate), not one attempt's own write.
+    pub fn record(&self, index: usize) -> Attempt {
+        Attempt {
+            owner: format!("{}#{index}", self.owner),
+            lease_until: self.lease_until,
+        }
+    }
+
     /// This attempt's claim of `key`, kept `ttl_days` by the table.
     pub fn claim(
         &self,

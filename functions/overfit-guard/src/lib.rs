@@ -3,7 +3,8 @@
 //! Per record: parse → only ALARM acts → kill switch / allow-list → resolve exactly one job
 //! → find it (status + tags in one call) → policy decides → StopTrainingJob → AddTags (who and
 //! why) → SNS notification → one EMF line that is both the StopDecisions metric and the report.
-//! At most four AWS calls per ALARM record: Search, StopTrainingJob, AddTags, Publish.
+//! At most five AWS calls per ALARM record: Search, StopTrainingJob, AddTags, Publish, and an
+//! AddTags that records the notice went out (so a retry after a failed publish sends it, once).
 //! Unreadable records are counted as `InvalidEvents` by [Function] (the health counter every
 //! function writes) as well as `StopDecisions{Decision=invalid}`.
 
@@ -14,7 +15,7 @@ pub mod resolve;
 
 use chrono::Utc;
 use lambda_runtime::{Error, LambdaEvent};
-use policy::{decide, Decision, Policy};
+use policy::{decide, stop_tags, Asker, Decision, Policy};
 use ports::{StopOutcome, TrainingJobs};
 use resolve::{resolve_job, Resolution};
 use sagewatch::alarm::{alarms_from_payload, AlarmNotification, AlarmState};
@@ -84,6 +85,8 @@ pub struct Concluded {
     pub decision: Decision,
     pub job: Option<String>,
     pub detail: String,
+    /// The notice was published.
+    pub notified: bool,
 }
 
 impl<J: TrainingJobs, N: Notifier, S: Sink> Guard<J, N, S> {
@@ -179,11 +182,13 @@ impl<J: TrainingJobs, N: Notifier, S: Sink> Guard<J, N, S> {
             return self.conclude(alarm, None, None, decision, detail).await;
         }
 
-        let job = match resolve_job(alarm) {
+        let job = match resolve_job(alarm, &policy.job_namespaces) {
             Resolution::Job(job) => job,
             Resolution::NoJob => {
-                let detail =
-                    "the alarm has no TrainingJobName or Host=<job>/algo-<n> dimension".to_owned();
+                let detail = format!(
+                    "the alarm has no TrainingJobName or Host=<job>/algo-<n> dimension in {}",
+                    policy.job_namespaces.join(", ")
+                );
                 return self
                     .conclude(alarm, None, None, Decision::NoJob, detail)
                     .await;
@@ -239,9 +244,19 @@ impl<J: TrainingJobs, N: Notifier, S: Sink> Guard<J, N, S> {
             Err(e) => return self.permanent_or_retry(alarm, &job, e).await,
         };
 
-        let mut decision = decide(policy, &view, Utc::now());
+        let stopped_by = tag_value(&self.config.stopped_by);
+        let alarm_tag = tag_value(&alarm.alarm_name);
+        let asker = Asker {
+            stopped_by: &stopped_by,
+            alarm: &alarm_tag,
+        };
+        let mut decision = decide(policy, &view, asker, Utc::now());
         let mut detail = match decision {
             Decision::AlreadyEnded => format!("job is {}", view.status),
+            Decision::StopNotice => format!(
+                "stopped by an earlier attempt of {stopped_by} (job is {}); its notice was not sent then",
+                view.status
+            ),
             Decision::NotOptedIn => match &policy.opt_in_tag {
                 Some((k, v)) => format!("job lacks the opt-in tag {k}={v}"),
                 None => String::new(),
@@ -269,8 +284,22 @@ impl<J: TrainingJobs, N: Notifier, S: Sink> Guard<J, N, S> {
                 Err(e) => return self.permanent_or_retry(alarm, &job, e).await,
             }
         }
-        self.conclude(alarm, Some(&job), Some(&view), decision, detail)
-            .await
+        let concluded = self
+            .conclude(alarm, Some(&job), Some(&view), decision, detail)
+            .await?;
+        if concluded.notified && matches!(decision, Decision::Stopped | Decision::StopNotice) {
+            if let Some(arn) = &view.arn {
+                let notified = vec![(
+                    stop_tags::NOTIFIED.to_owned(),
+                    tag_value(&Utc::now().to_rfc3339()),
+                )];
+                if let Err(e) = self.jobs.tag(&target, arn, &notified).await {
+                    // The notice went out; only a redelivery could send it a second time.
+                    warn!(job = %job, error = %e, "stop notice sent but not recorded on the job");
+                }
+            }
+        }
+        Ok(concluded)
     }
 
     async fn permanent_or_retry(
@@ -299,22 +328,24 @@ impl<J: TrainingJobs, N: Notifier, S: Sink> Guard<J, N, S> {
     fn stop_tags(&self, alarm: &AlarmNotification) -> Vec<(String, String)> {
         vec![
             (
-                "sagewatch:stopped-by".into(),
+                stop_tags::STOPPED_BY.into(),
                 tag_value(&self.config.stopped_by),
             ),
             (
-                "sagewatch:stopped-at".into(),
+                stop_tags::STOPPED_AT.into(),
                 tag_value(&Utc::now().to_rfc3339()),
             ),
-            ("sagewatch:stop-alarm".into(), tag_value(&alarm.alarm_name)),
+            (stop_tags::ALARM.into(), tag_value(&alarm.alarm_name)),
             (
-                "sagewatch:stop-reason".into(),
+                stop_tags::REASON.into(),
                 tag_value(alarm.reason.as_deref().unwrap_or("")),
             ),
         ]
     }
 
-    /// Log, count, and (when the decision calls for it) notify. Publish failures are retryable.
+    /// Log, count, and (when the decision calls for it) notify. A passing publish failure is
+    /// retried (after a stop, the retry finds the job stopped by us and sends the notice as
+    /// `stop_notice`); a permanent one is logged and the decision stands.
     async fn conclude(
         &self,
         alarm: &AlarmNotification,
@@ -339,6 +370,7 @@ impl<J: TrainingJobs, N: Notifier, S: Sink> Guard<J, N, S> {
             "dry_run": self.config.policy.dry_run,
         });
         info!(decision = decision.as_str(), alarm = %alarm.alarm_name, job = job.unwrap_or("-"), detail = %detail, "stop decision");
+        let mut notified = false;
         if decision.notifies() {
             let job_text = job.unwrap_or("(no job)");
             let subject = format!(
@@ -364,12 +396,17 @@ impl<J: TrainingJobs, N: Notifier, S: Sink> Guard<J, N, S> {
                 .attribute("decision", decision.as_str())
                 .attribute("account", alarm.account.clone().unwrap_or_default())
                 .attribute("region", alarm.region.clone().unwrap_or_default());
-            if let Err(e) = self.notifier.publish(&note).await {
-                if e.is_retryable() {
+            match self.notifier.publish(&note).await {
+                Ok(()) => notified = true,
+                Err(e) if e.is_retryable() => {
+                    // The stop happened whatever the notice does: count it now, once.
+                    if decision == Decision::Stopped {
+                        self.record(decision, report);
+                    }
                     return Err(e.into());
                 }
                 // A retry gets the same refusal: the decision stays in the log and the metric.
-                error!(error = %e, decision = decision.as_str(), "notification refused");
+                Err(e) => error!(error = %e, decision = decision.as_str(), "notification refused"),
             }
         }
         self.record(decision, report);
@@ -377,6 +414,7 @@ impl<J: TrainingJobs, N: Notifier, S: Sink> Guard<J, N, S> {
             decision,
             job: job.map(str::to_owned),
             detail,
+            notified,
         })
     }
 

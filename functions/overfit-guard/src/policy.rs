@@ -13,6 +13,9 @@ use std::collections::BTreeMap;
 pub enum Decision {
     /// StopTrainingJob called (or SageMaker said it was already stopping).
     Stopped,
+    /// An earlier attempt of this function stopped the job (its tags say so) but its notice
+    /// was never sent (a failed publish, a crash): the notice is sent now, once.
+    StopNotice,
     /// Would have stopped; dry-run mode.
     DryRun,
     /// The job lacks the opt-in tag.
@@ -45,6 +48,7 @@ impl Decision {
     pub fn as_str(self) -> &'static str {
         match self {
             Decision::Stopped => "stopped",
+            Decision::StopNotice => "stop_notice",
             Decision::DryRun => "dry_run",
             Decision::NotOptedIn => "not_opted_in",
             Decision::Grace => "grace",
@@ -67,6 +71,7 @@ impl Decision {
         matches!(
             self,
             Decision::Stopped
+                | Decision::StopNotice
                 | Decision::DryRun
                 | Decision::NotOptedIn
                 | Decision::Grace
@@ -88,6 +93,9 @@ pub struct Policy {
     pub kill_switch: bool,
     /// Alarm-name prefixes allowed to stop jobs; empty: every alarm.
     pub alarm_prefixes: Vec<String>,
+    /// Namespaces whose metrics name a training job: the training namespace, plus custom
+    /// namespaces a team's scripts publish training metrics to.
+    pub job_namespaces: Vec<String>,
 }
 
 impl Default for Policy {
@@ -98,6 +106,7 @@ impl Default for Policy {
             dry_run: false,
             kill_switch: false,
             alarm_prefixes: Vec::new(),
+            job_namespaces: vec![crate::resolve::TRAINING_NAMESPACE.to_owned()],
         }
     }
 }
@@ -106,7 +115,9 @@ impl Policy {
     /// Environment variables (documented in the README):
     /// `SAGEWATCH_REQUIRE_OPT_IN` (true), `SAGEWATCH_OPT_IN_TAG` (`sagewatch:auto-stop=true`),
     /// `SAGEWATCH_GRACE_PERIOD_SECONDS` (900), `SAGEWATCH_DRY_RUN` (false),
-    /// `SAGEWATCH_KILL_SWITCH` (false), `SAGEWATCH_ALARM_NAME_PREFIXES` (empty: all).
+    /// `SAGEWATCH_KILL_SWITCH` (false), `SAGEWATCH_ALARM_NAME_PREFIXES` (empty: all),
+    /// `SAGEWATCH_CUSTOM_METRIC_NAMESPACES` (namespaces besides `/aws/sagemaker/TrainingJobs`
+    /// whose `TrainingJobName` dimension names a job; empty by default).
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let default = Policy::default();
         let opt_in_tag = if env.flag("SAGEWATCH_REQUIRE_OPT_IN", true)? {
@@ -135,6 +146,11 @@ impl Policy {
             dry_run: env.flag("SAGEWATCH_DRY_RUN", false)?,
             kill_switch: env.flag("SAGEWATCH_KILL_SWITCH", false)?,
             alarm_prefixes: env.list("SAGEWATCH_ALARM_NAME_PREFIXES"),
+            job_namespaces: default
+                .job_namespaces
+                .into_iter()
+                .chain(env.list("SAGEWATCH_CUSTOM_METRIC_NAMESPACES"))
+                .collect(),
         })
     }
 
@@ -159,9 +175,32 @@ pub struct JobView {
     pub tags: BTreeMap<String, String>,
 }
 
+/// Tags this function writes on a job it stopped (values sanitised for SageMaker).
+pub mod stop_tags {
+    pub const STOPPED_BY: &str = "sagewatch:stopped-by";
+    pub const STOPPED_AT: &str = "sagewatch:stopped-at";
+    pub const ALARM: &str = "sagewatch:stop-alarm";
+    pub const REASON: &str = "sagewatch:stop-reason";
+    /// Written after the stop notice was published: a later delivery sends no second one.
+    pub const NOTIFIED: &str = "sagewatch:stop-notified";
+}
+
+/// Who asks: this function's recorded name and the alarm, both as the stop tags hold them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Asker<'a> {
+    pub stopped_by: &'a str,
+    pub alarm: &'a str,
+}
+
 /// The decision for an ALARM on an existing job.
-pub fn decide(policy: &Policy, job: &JobView, now: DateTime<Utc>) -> Decision {
+pub fn decide(policy: &Policy, job: &JobView, asker: Asker<'_>, now: DateTime<Utc>) -> Decision {
     if !job.status.is("InProgress") {
+        let ours = job.tags.get(stop_tags::STOPPED_BY).map(String::as_str) == Some(asker.stopped_by)
+            && job.tags.get(stop_tags::ALARM).map(String::as_str) == Some(asker.alarm);
+        let stopping = job.status.is("Stopping") || job.status.is("Stopped");
+        if ours && stopping && !job.tags.contains_key(stop_tags::NOTIFIED) {
+            return Decision::StopNotice;
+        }
         return Decision::AlreadyEnded;
     }
     if let Some((key, value)) = &policy.opt_in_tag {
@@ -190,6 +229,29 @@ pub fn decide(policy: &Policy, job: &JobView, now: DateTime<Utc>) -> Decision {
 mod tests {
     use super::*;
     use chrono::Duration;
+
+    const ME: Asker<'static> = Asker {
+        stopped_by: "sagewatch-overfit-guard",
+        alarm: "overfit-alarm",
+    };
+
+    #[test]
+    fn a_stop_of_ours_without_its_notice_gets_the_notice_once() {
+        let now = Utc::now();
+        let mut j = job("Stopping", Some(3600), Some("true"), now);
+        assert_eq!(decide(&Policy::default(), &j, ME, now), Decision::AlreadyEnded);
+        j.tags.insert(stop_tags::STOPPED_BY.into(), ME.stopped_by.into());
+        j.tags.insert(stop_tags::ALARM.into(), ME.alarm.into());
+        assert_eq!(decide(&Policy::default(), &j, ME, now), Decision::StopNotice);
+        // Another alarm, or another deployment of the guard, did not stop it.
+        let other = Asker { alarm: "other", ..ME };
+        assert_eq!(decide(&Policy::default(), &j, other, now), Decision::AlreadyEnded);
+        j.tags.insert(stop_tags::NOTIFIED.into(), "2026-12-01T00:00:00Z".into());
+        assert_eq!(decide(&Policy::default(), &j, ME, now), Decision::AlreadyEnded);
+        j.tags.remove(stop_tags::NOTIFIED);
+        j.status = Status::new("Completed");
+        assert_eq!(decide(&Policy::default(), &j, ME, now), Decision::AlreadyEnded);
+    }
 
     fn job(
         status: &str,
@@ -254,14 +316,14 @@ mod tests {
             ),
         ];
         for (j, want) in cases {
-            assert_eq!(decide(&p, &j, now), want, "{j:?}");
+            assert_eq!(decide(&p, &j, ME, now), want, "{j:?}");
         }
         let dry = Policy {
             dry_run: true,
             ..Policy::default()
         };
         assert_eq!(
-            decide(&dry, &job("InProgress", Some(3600), Some("true"), now), now),
+            decide(&dry, &job("InProgress", Some(3600), Some("true"), now), ME, now),
             Decision::DryRun
         );
         let open = Policy {
@@ -269,7 +331,7 @@ mod tests {
             ..Policy::default()
         };
         assert_eq!(
-            decide(&open, &job("InProgress", Some(3600), None, now), now),
+            decide(&open, &job("InProgress", Some(3600), None, now), ME, now),
             Decision::Stopped
         );
     }

@@ -4,6 +4,10 @@
 //! match by prefix or substring: the job is the value of a `TrainingJobName` dimension, or the
 //! `<job>` of a `Host` dimension `<job>/algo-<n>`, in the single-metric trigger or in any
 //! `MetricStat` of a metric-math alarm. No job, or two different jobs, is a refusal.
+//!
+//! Only metrics in the training namespace (or namespaces the operator configured for custom
+//! training metrics) name a training job: a processing job's `Host=<name>/algo-1` in
+//! `/aws/sagemaker/ProcessingJobs` must not stop a training job that shares its name.
 
 use sagewatch::alarm::AlarmNotification;
 use std::collections::BTreeSet;
@@ -22,9 +26,17 @@ fn job_of_host(host: &str) -> Option<&str> {
     (!job.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then_some(job)
 }
 
-pub fn resolve_job(alarm: &AlarmNotification) -> Resolution {
+/// Where SageMaker publishes training jobs' metrics (host metrics and the algorithm's own).
+pub const TRAINING_NAMESPACE: &str = "/aws/sagemaker/TrainingJobs";
+
+pub fn resolve_job(alarm: &AlarmNotification, namespaces: &[String]) -> Resolution {
     let mut jobs = BTreeSet::new();
-    for metric in &alarm.metrics {
+    let training = alarm.metrics.iter().filter(|m| {
+        m.namespace
+            .as_deref()
+            .is_some_and(|ns| namespaces.iter().any(|allowed| allowed == ns))
+    });
+    for metric in training {
         for (name, value) in &metric.dimensions {
             let job = match name.as_str() {
                 "TrainingJobName" => Some(value.as_str()),
@@ -46,6 +58,37 @@ pub fn resolve_job(alarm: &AlarmNotification) -> Resolution {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sagewatch::alarm::alarms_from_payload;
+
+    /// The Host-dimension alarm sample with its trigger moved to `namespace` and `dims`.
+    fn alarm_on(namespace: &str, dims: &[(&str, &str)]) -> AlarmNotification {
+        let mut payload = sagewatch::testing::sample("alarm-sns-host-dimension.json");
+        let raw = payload["Records"][0]["Sns"]["Message"].as_str().unwrap().to_owned();
+        let mut message: serde_json::Value = serde_json::from_str(&raw).unwrap();
+        message["Trigger"]["Namespace"] = namespace.into();
+        message["Trigger"]["Dimensions"] = dims
+            .iter()
+            .map(|(k, v)| serde_json::json!({"name": k, "value": v}))
+            .collect();
+        payload["Records"][0]["Sns"]["Message"] = message.to_string().into();
+        alarms_from_payload(&payload).unwrap().remove(0).unwrap()
+    }
+
+    #[test]
+    fn only_training_namespaces_name_a_training_job() {
+        let ns = vec![TRAINING_NAMESPACE.to_owned()];
+        let processing = alarm_on("/aws/sagemaker/ProcessingJobs", &[("Host", "job-1/algo-1")]);
+        assert_eq!(resolve_job(&processing, &ns), Resolution::NoJob);
+        let training = alarm_on(TRAINING_NAMESPACE, &[("Host", "job-1/algo-1")]);
+        assert_eq!(resolve_job(&training, &ns), Resolution::Job("job-1".into()));
+        let custom = alarm_on("Team/Training", &[("TrainingJobName", "job-1")]);
+        assert_eq!(resolve_job(&custom, &ns), Resolution::NoJob);
+        let with_custom = vec![TRAINING_NAMESPACE.to_owned(), "Team/Training".to_owned()];
+        assert_eq!(
+            resolve_job(&custom, &with_custom),
+            Resolution::Job("job-1".into())
+        );
+    }
 
     #[test]
     fn host_dimension_maps_to_its_job() {

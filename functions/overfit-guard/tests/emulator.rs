@@ -11,7 +11,9 @@ use overfit_guard::{Config, Guard, Summary};
 use sagewatch::config::Common;
 use sagewatch::output::MemorySink;
 use sagewatch_aws::sns::SnsNotifier;
-use sagewatch_emulator::{unique_name, CallCounter, Emulator, Inbox, JobKind, ACCOUNT_ID};
+use sagewatch_emulator::{
+    unique_name, CallCounter, Emulator, FailCalls, Inbox, JobKind, ACCOUNT_ID,
+};
 use serde_json::{json, Value};
 
 struct Fixture {
@@ -139,7 +141,7 @@ fn alarm(file: &str, job: &str) -> Value {
 }
 
 #[tokio::test]
-async fn opted_in_job_is_stopped_and_tagged_in_four_calls() {
+async fn opted_in_job_is_stopped_and_tagged_in_five_calls() {
     let f = fixture(Policy::default()).await;
     let job = unique_name("overfit");
     f.seed(&job, "InProgress", 3600, true).await;
@@ -160,15 +162,69 @@ async fn opted_in_job_is_stopped_and_tagged_in_four_calls() {
     assert!(tags
         .iter()
         .any(|(k, v)| k == "sagewatch:stop-alarm" && *v == format!("{job}-validation-loss")));
+    // Search, StopTrainingJob, AddTags (who and why), Publish, AddTags (the notice went out:
+    // what makes the notice exactly-once across retries).
     let counts = f.calls.counts();
-    assert_eq!(f.calls.total(), 4, "{counts:?}");
-    for op in ["Search", "StopTrainingJob", "AddTags", "Publish"] {
+    assert_eq!(f.calls.total(), 5, "{counts:?}");
+    for op in ["Search", "StopTrainingJob", "Publish"] {
         assert_eq!(counts.get(op), Some(&1), "{op}: {counts:?}");
     }
+    assert_eq!(counts.get("AddTags"), Some(&2), "{counts:?}");
+    assert!(f
+        .tags(&job)
+        .await
+        .iter()
+        .any(|(k, _)| k == "sagewatch:stop-notified"));
     let notes = f.notifications().await;
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0]["decision"], "stopped");
     assert_eq!(notes[0]["training_job_name"], job.as_str());
+}
+
+#[tokio::test]
+async fn a_stop_whose_notice_failed_is_announced_once_on_the_retry() {
+    // Issue #11 item 3: StopTrainingJob and AddTags succeed, Publish fails; the retry finds
+    // the job Stopping. Before, it concluded `already_ended` and nobody heard of the stop.
+    let mut f = fixture(Policy::default()).await;
+    let config = f.emu.sdk_config().await;
+    let fail = FailCalls::new("Publish", 1);
+    f.guard.notifier = SnsNotifier::new(
+        sns::Client::from_conf(
+            sns::config::Builder::from(&config)
+                .interceptor(fail.clone())
+                .build(),
+        ),
+        f.inbox.topic_arn.clone(),
+    );
+    let job = unique_name("notice");
+    f.seed(&job, "InProgress", 3600, true).await;
+    let event = alarm("alarm-sns-single-metric.json", &job);
+    let err = f
+        .guard
+        .handle(LambdaEvent::new(event.clone(), Context::default()))
+        .await
+        .expect_err("the publish failed: retry");
+    assert!(err.to_string().contains("Publish"), "{err}");
+    assert_eq!(fail.left(), 0);
+    assert_eq!(f.status(&job).await, "Stopping");
+    assert!(f.notifications().await.is_empty());
+    // Lambda's retry, then a duplicate delivery.
+    let s = f.invoke(event.clone()).await;
+    assert_eq!(s.outcomes[0].decision, Decision::StopNotice, "{:?}", s.outcomes);
+    let s = f.invoke(event).await;
+    assert_eq!(s.outcomes[0].decision, Decision::AlreadyEnded);
+    let notes = f.notifications().await;
+    assert_eq!(notes.len(), 1, "exactly one notice: {notes:?}");
+    assert_eq!(notes[0]["decision"], "stop_notice");
+    // The stop is counted once, by the attempt that made it.
+    let stopped = f
+        .guard
+        .sink
+        .json()
+        .iter()
+        .filter(|l| l["Decision"] == "stopped")
+        .count();
+    assert_eq!(stopped, 1);
 }
 
 #[tokio::test]

@@ -141,7 +141,7 @@ async fn run(g: &Fake, payload: Value) -> Summary {
 const JOB: &str = "sagewatch-demo-train-1";
 
 #[tokio::test]
-async fn single_metric_alarm_stops_an_opted_in_job_with_four_calls_at_most() {
+async fn single_metric_alarm_stops_an_opted_in_job_with_five_calls_at_most() {
     let g = guard(
         FakeJobs::with(job(JOB, "InProgress", 60, true)),
         Policy::default(),
@@ -155,10 +155,12 @@ async fn single_metric_alarm_stops_an_opted_in_job_with_four_calls_at_most() {
             format!("find {JOB} Some(\"123456789012\")/Some(\"us-east-1\")"),
             format!("stop {JOB}"),
             format!("tag arn:aws:sagemaker:us-east-1:123456789012:training-job/{JOB} 4"),
+            // After the Publish: the notice went out (stop-notified).
+            format!("tag arn:aws:sagemaker:us-east-1:123456789012:training-job/{JOB} 1"),
         ]
     );
     let notes = g.notifier.sent();
-    assert_eq!(notes.len(), 1, "plus one Publish: 4 calls");
+    assert_eq!(notes.len(), 1, "plus one Publish: 5 calls");
     assert!(notes[0].subject.contains("stopped") && notes[0].subject.contains(JOB));
     assert_eq!(notes[0].attributes["decision"], "stopped");
     assert_eq!(

@@ -34,6 +34,7 @@ use aws_credential_types::Credentials;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeDeserializationInterceptorContextMut, BeforeSerializationInterceptorContextRef,
+    BeforeTransmitInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
@@ -456,6 +457,52 @@ impl Intercept for LoseAnswers {
             *response.body_mut() = aws_smithy_types::body::SdkBody::from(
                 r#"{"__type":"InternalServerError","message":"injected: the answer was lost"}"#,
             );
+        }
+        Ok(())
+    }
+}
+
+/// Fault injection for "the call failed and nothing happened": the first `times` calls of
+/// `operation` fail before they are sent, as a connection failure does (the SDK does not
+/// retry it; the caller sees a passing `Unavailable` error).
+#[derive(Clone, Debug)]
+pub struct FailCalls {
+    operation: &'static str,
+    left: Arc<Mutex<usize>>,
+}
+
+impl FailCalls {
+    pub fn new(operation: &'static str, times: usize) -> Self {
+        FailCalls {
+            operation,
+            left: Arc::new(Mutex::new(times)),
+        }
+    }
+
+    /// Failures still to come.
+    pub fn left(&self) -> usize {
+        *lock(&self.left)
+    }
+}
+
+impl Intercept for FailCalls {
+    fn name(&self) -> &'static str {
+        "sagewatch_emulator::FailCalls"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let this_operation = cfg
+            .load::<Metadata>()
+            .is_some_and(|m| m.name() == self.operation);
+        let mut left = lock(&self.left);
+        if this_operation && *left > 0 {
+            *left -= 1;
+            return Err(format!("injected: {} failed before it was sent", self.operation).into());
         }
         Ok(())
     }

@@ -18,7 +18,9 @@ use event_augmenter::{Augmenter, Config, Disposition, Response, Summary};
 use lambda_runtime::{Context, LambdaEvent};
 use sagewatch::output::MemorySink;
 use sagewatch_aws::claims::DynamoClaims;
-use sagewatch_emulator::{create_dedupe_table, unique_name, CallCounter, Emulator, ACCOUNT_ID};
+use sagewatch_emulator::{
+    create_dedupe_table, unique_name, CallCounter, Emulator, LoseAnswers, ACCOUNT_ID,
+};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 
@@ -322,6 +324,39 @@ async fn the_same_event_ten_times_is_emitted_once() {
     assert_eq!(f.calls.counts().get("PutItem"), Some(&10));
     let [report] = f.lines_of("job_summary").try_into().expect("one report");
     assert_eq!(report["cpu_utilization_avg"], 25.0, "100 % over 4 vCPUs");
+}
+
+#[tokio::test]
+async fn a_claim_whose_answer_was_lost_is_met_as_our_own_and_counted() {
+    // Issue #11 item 2: DynamoDB commits the conditional PutItem, the answer is lost, the SDK
+    // retries the same put and meets its own write. Before, that was a "duplicate" and the
+    // job was never counted.
+    let emu = Emulator::shared().await;
+    let config = emu.sdk_config().await;
+    let mut f = fixture().await;
+    let lose = LoseAnswers::new("PutItem", 1);
+    f.augmenter.dedupe = DynamoClaims::new(
+        ddb::Client::from_conf(
+            ddb::config::Builder::from(&config)
+                .interceptor(lose.clone())
+                .interceptor(f.calls.clone())
+                .build(),
+        ),
+        &f.table,
+    );
+    let job = unique_name("lost-answer");
+    let t0 = minute_now() - 3600;
+    let event = training_event(&job, "ml.m5.xlarge", 1, t0, t0 + 600);
+    let first = f.direct(event.clone()).await.outcomes[0].result;
+    assert_eq!(lose.left(), 0, "the answer was lost once");
+    assert_eq!(first, Disposition::Counted);
+    assert_eq!(f.lines_of("job_summary").len(), 1);
+    // A real second delivery (another attempt) is still a duplicate.
+    assert_eq!(
+        f.direct(event).await.outcomes[0].result,
+        Disposition::Duplicate
+    );
+    assert_eq!(f.lines_of("job_summary").len(), 1);
 }
 
 /// Receives up to 10 messages and wraps them the way Lambda's SQS event source does.

@@ -16,7 +16,8 @@ use sagewatch::output::MemorySink;
 use sagewatch_aws::claims::DynamoClaims;
 use sagewatch_aws::sns::SnsNotifier;
 use sagewatch_emulator::{
-    create_dedupe_table, unique_name, CallCounter, Emulator, Inbox, JobKind, ACCOUNT_ID,
+    create_dedupe_table, unique_name, CallCounter, Emulator, Inbox, JobKind, LoseAnswers,
+    ACCOUNT_ID,
 };
 use serde_json::{json, Value};
 
@@ -394,6 +395,35 @@ async fn the_budget_holds_on_a_large_job_and_each_host_is_read_once() {
     );
     assert_eq!(f.calls.total(), 1 + 1 + b.max_hosts + 1);
     f.inbox.drain().await;
+}
+
+#[tokio::test]
+async fn a_claim_whose_answer_was_lost_still_reports() {
+    // Issue #11 item 1: DynamoDB commits the claim, the answer is lost, the SDK retries the
+    // same put and meets its own write. Before, that was a "duplicate": no report, nothing
+    // in the DLQ.
+    let f = fixture().await;
+    let config = f.emu.sdk_config().await;
+    let table = unique_name("lost");
+    create_dedupe_table(&config, &table).await;
+    let lose = LoseAnswers::new("PutItem", 1);
+    let dynamo = ddb::Client::from_conf(
+        ddb::config::Builder::from(&config)
+            .interceptor(lose.clone())
+            .build(),
+    );
+    let name = unique_name("lost");
+    f.emu.seed_job(JobKind::Training, &name, json!({"TrainingJobStatus": "Failed", "FailureReason": "CapacityError: Unable to provision requested ML compute capacity."})).await;
+    let e = f.enricher(DynamoClaims::new(dynamo, &table));
+    let out = invoke(&e, failed_event(&name)).await.unwrap();
+    assert_eq!(lose.left(), 0, "the answer was lost once");
+    assert!(matches!(out, Outcome::Reported { .. }), "{out:?}");
+    assert_eq!(f.inbox.drain().await.len(), 1);
+    assert!(matches!(
+        invoke(&e, failed_event(&name)).await.unwrap(),
+        Outcome::Duplicate { .. }
+    ));
+    assert!(f.inbox.drain().await.is_empty());
 }
 
 #[tokio::test]

@@ -332,6 +332,21 @@ async fn a_malformed_record_beside_a_good_one() {
 }
 
 #[tokio::test]
+async fn a_processing_job_alarm_never_stops_a_training_job_of_the_same_name() {
+    // Issue #11 item 7, reproduced before: Host=<name>/algo-1 was accepted from any namespace.
+    let f = fixture(Policy::default()).await;
+    let job = unique_name("same-name");
+    f.seed(&job, "InProgress", 3600, true).await;
+    let text = alarm("alarm-sns-host-dimension.json", &job)
+        .to_string()
+        .replace("/aws/sagemaker/TrainingJobs", "/aws/sagemaker/ProcessingJobs");
+    let s = f.invoke(serde_json::from_str(&text).expect("json")).await;
+    assert_eq!(s.outcomes[0].decision, Decision::NoJob, "{:?}", s.outcomes);
+    assert_eq!(f.status(&job).await, "InProgress");
+    assert_eq!(f.calls.counts().get("StopTrainingJob"), None);
+}
+
+#[tokio::test]
 async fn unknown_job_is_not_found_not_retried() {
     let f = fixture(Policy::default()).await;
     let s = f

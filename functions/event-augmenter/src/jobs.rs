@@ -241,7 +241,17 @@ impl<D: ClaimStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
                 found.hosts
             }
             _ => match job.instance_count {
-                Some(n) if n > 0 => algo_hosts(name, n),
+                Some(n) if n > 0 => {
+                    let (hosts, cut) = algo_hosts(name, n);
+                    if cut {
+                        discovery_note = Some(format!(
+                            "InstanceCount {n} is past {} hosts: only the first {} were queried",
+                            crate::utilization::MAX_HOSTS,
+                            crate::utilization::MAX_HOSTS
+                        ));
+                    }
+                    hosts
+                }
                 _ => {
                     return Ok(Utilization::unavailable(
                         vec![format!("{name}/*")],

@@ -91,11 +91,19 @@ pub fn metrics_for(job_type: JobType, spec: Option<InstanceSpec>) -> Vec<&'stati
         .collect()
 }
 
-/// `<job>/algo-<i>` for i in 1..=count: the exact Host values of training and processing jobs.
-pub fn algo_hosts(job_name: &str, count: u64) -> Vec<String> {
-    (1..=count)
+/// At most this many hosts are queried per job. SageMaker's instance-count quotas are in the
+/// hundreds; past this an `InstanceCount` is a malformed or hostile event, and querying it would
+/// allocate and send one query per host (100 000 000 of them once made the function die).
+/// 1 000 hosts × 5 metrics are 10 GetMetricData calls at most.
+pub const MAX_HOSTS: u64 = 1_000;
+
+/// `<job>/algo-<i>` for i in 1..=min(count, [`MAX_HOSTS`]): the exact Host values of training
+/// and processing jobs, and whether the count was cut.
+pub fn algo_hosts(job_name: &str, count: u64) -> (Vec<String>, bool) {
+    let hosts = (1..=count.min(MAX_HOSTS))
         .map(|i| format!("{job_name}/algo-{i}"))
-        .collect()
+        .collect();
+    (hosts, count > MAX_HOSTS)
 }
 
 /// Everything needed to query and then interpret one job's host metrics.
@@ -329,7 +337,7 @@ mod tests {
         let start = DateTime::<Utc>::from_timestamp(1_718_020_920, 0).unwrap();
         Plan {
             namespace: JobType::Training.metrics_namespace(),
-            hosts: algo_hosts("job", hosts),
+            hosts: algo_hosts("job", hosts).0,
             metrics: metrics_for(JobType::Training, spec),
             window: crate::window::query_window(
                 start,

@@ -550,6 +550,31 @@ async fn doc_verbatim_sample_unknown_type_three_hosts_raw_values() {
 }
 
 #[tokio::test]
+async fn an_absurd_instance_count_is_capped_not_queried_host_by_host() {
+    // Issue #11 item 11, reproduced before: 100 000 000 hosts were planned, one query each,
+    // until the function died without an answer.
+    let mut e = sample("training-job-state-change.json");
+    e["detail"]["ResourceConfig"]["InstanceCount"] = json!(100_000_000);
+    let a = augmenter(FakeMetrics::uniform(5.0));
+    let s = direct(&a, e).await;
+    assert_eq!(s.outcomes[0].result, Disposition::Counted);
+    let hosts: BTreeSet<String> = a
+        .metrics
+        .requests()
+        .iter()
+        .flat_map(|r| r.queries.iter().map(|q| q.host.clone()))
+        .collect();
+    assert_eq!(hosts.len(), 1_000);
+    let [r] = reports(&a.sink, "job_summary").try_into().unwrap();
+    assert!(
+        r["utilization_note"]
+            .as_str()
+            .is_some_and(|n| n.contains("InstanceCount 100000000 is past 1000 hosts")),
+        "{r}"
+    );
+}
+
+#[tokio::test]
 async fn gpu_job_missing_series_and_underutilized() {
     let mut e = sample("training-job-state-change.json");
     e["detail"]["ResourceConfig"] = json!({"InstanceType": "ml.g5.12xlarge", "InstanceCount": "2"});

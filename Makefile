@@ -17,16 +17,18 @@ ZIGLANG_VERSION      := 0.13.0
 export PATH := $(VENV)/bin:$(PATH)
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help tools emulator-deps emulator demo test validate fmt-check clippy bench build deploy clean-tools
+.PHONY: help tools emulator-deps emulator emulator-guard demo test validate fmt-check clippy fuzz bench build deploy destroy clean-tools
 
 help:
 	@echo "make demo    - run every function against the local AWS emulator and show what each did"
 	@echo "make test    - fmt check, clippy -D warnings, unit and emulator integration tests"
 	@echo "make emulator- run the local AWS emulator in the foreground on $(EMULATOR_HOST):$(EMULATOR_PORT)"
 	@echo "make validate- lint the SAM templates offline (part of make test)"
+	@echo "make fuzz    - the parser and handler fuzz targets, long (FUZZ_CASES=$(FUZZ_CASES) cases each)"
 	@echo "make bench   - benchmarks"
 	@echo "make build   - Lambda packages with SAM (ARCH=x86_64 default, ARCH=arm64 needs the aarch64 Rust std)"
 	@echo "make deploy  - build, then sam deploy --guided (AWS credentials needed; see infra/README.md)"
+	@echo "make destroy WHAT='app' - delete stacks in reverse deploy order (infra/destroy.sh; asks first)"
 
 $(VENV)/.created:
 	python3 -m venv $(VENV)
@@ -59,10 +61,21 @@ clippy:
 validate:
 	bash infra/validate.sh
 
+# The emulator refuses non-loopback Host/Origin and bounds gzip bodies (Python unittest).
+emulator-guard: emulator-deps
+	$(PY) -m unittest infra/local/tests/emulator_guard.py
+
 # Unit and integration tests in one cargo invocation: one build, one feature set per crate.
-# Integration tests start their own emulator (infra/local) on a free loopback port.
-test: emulator-deps fmt-check clippy validate
+# Integration tests start their own emulator (infra/local) on a free loopback port. The fuzz
+# targets run PROPTEST_CASES (default 256) cases each here; `make fuzz` runs many more.
+test: emulator-deps fmt-check clippy validate emulator-guard
 	cargo test --workspace --locked
+
+# Every parser of untrusted input (core) and every handler on hostile payloads (functions).
+FUZZ_CASES ?= 20000
+FUZZ_TARGETS := -p sagewatch -p overfit-guard -p event-augmenter -p failure-enricher
+fuzz:
+	PROPTEST_CASES=$(FUZZ_CASES) cargo test --locked $(FUZZ_TARGETS) --test fuzz
 
 # Classifier throughput and memory; the failure-enricher handler on a worst-case job against the
 # emulator (wall time, peak RSS: how the Lambda's MemorySize and Timeout are chosen).
@@ -83,6 +96,12 @@ build: tools validate
 # saved to infra/samconfig.toml. Centralized mode and per-endpoint stacks: infra/README.md.
 deploy: build
 	$(SAM) deploy --guided --config-file infra/samconfig.toml --parameter-overrides Architecture=$(ARCH)
+
+# Teardown, one account per run: WHAT is any of organization alarms endpoints workload
+# monitoring app all (infra/destroy.sh; what is retained and how to remove it: infra/README.md).
+destroy:
+	@test -n "$(WHAT)" || { echo "make destroy WHAT='app' (or: organization alarms endpoints workload monitoring all)"; exit 2; }
+	bash infra/destroy.sh $(WHAT)
 
 demo: tools
 	bash infra/local/demo.sh

@@ -195,7 +195,8 @@ pub struct Asker<'a> {
 /// The decision for an ALARM on an existing job.
 pub fn decide(policy: &Policy, job: &JobView, asker: Asker<'_>, now: DateTime<Utc>) -> Decision {
     if !job.status.is("InProgress") {
-        let ours = job.tags.get(stop_tags::STOPPED_BY).map(String::as_str) == Some(asker.stopped_by)
+        let ours = job.tags.get(stop_tags::STOPPED_BY).map(String::as_str)
+            == Some(asker.stopped_by)
             && job.tags.get(stop_tags::ALARM).map(String::as_str) == Some(asker.alarm);
         let stopping = job.status.is("Stopping") || job.status.is("Stopped");
         if ours && stopping && !job.tags.contains_key(stop_tags::NOTIFIED) {
@@ -239,18 +240,38 @@ mod tests {
     fn a_stop_of_ours_without_its_notice_gets_the_notice_once() {
         let now = Utc::now();
         let mut j = job("Stopping", Some(3600), Some("true"), now);
-        assert_eq!(decide(&Policy::default(), &j, ME, now), Decision::AlreadyEnded);
-        j.tags.insert(stop_tags::STOPPED_BY.into(), ME.stopped_by.into());
+        assert_eq!(
+            decide(&Policy::default(), &j, ME, now),
+            Decision::AlreadyEnded
+        );
+        j.tags
+            .insert(stop_tags::STOPPED_BY.into(), ME.stopped_by.into());
         j.tags.insert(stop_tags::ALARM.into(), ME.alarm.into());
-        assert_eq!(decide(&Policy::default(), &j, ME, now), Decision::StopNotice);
+        assert_eq!(
+            decide(&Policy::default(), &j, ME, now),
+            Decision::StopNotice
+        );
         // Another alarm, or another deployment of the guard, did not stop it.
-        let other = Asker { alarm: "other", ..ME };
-        assert_eq!(decide(&Policy::default(), &j, other, now), Decision::AlreadyEnded);
-        j.tags.insert(stop_tags::NOTIFIED.into(), "2026-12-01T00:00:00Z".into());
-        assert_eq!(decide(&Policy::default(), &j, ME, now), Decision::AlreadyEnded);
+        let other = Asker {
+            alarm: "other",
+            ..ME
+        };
+        assert_eq!(
+            decide(&Policy::default(), &j, other, now),
+            Decision::AlreadyEnded
+        );
+        j.tags
+            .insert(stop_tags::NOTIFIED.into(), "2026-12-01T00:00:00Z".into());
+        assert_eq!(
+            decide(&Policy::default(), &j, ME, now),
+            Decision::AlreadyEnded
+        );
         j.tags.remove(stop_tags::NOTIFIED);
         j.status = Status::new("Completed");
-        assert_eq!(decide(&Policy::default(), &j, ME, now), Decision::AlreadyEnded);
+        assert_eq!(
+            decide(&Policy::default(), &j, ME, now),
+            Decision::AlreadyEnded
+        );
     }
 
     fn job(
@@ -323,7 +344,12 @@ mod tests {
             ..Policy::default()
         };
         assert_eq!(
-            decide(&dry, &job("InProgress", Some(3600), Some("true"), now), ME, now),
+            decide(
+                &dry,
+                &job("InProgress", Some(3600), Some("true"), now),
+                ME,
+                now
+            ),
             Decision::DryRun
         );
         let open = Policy {

@@ -63,7 +63,10 @@ mod tests {
     /// The Host-dimension alarm sample with its trigger moved to `namespace` and `dims`.
     fn alarm_on(namespace: &str, dims: &[(&str, &str)]) -> AlarmNotification {
         let mut payload = sagewatch::testing::sample("alarm-sns-host-dimension.json");
-        let raw = payload["Records"][0]["Sns"]["Message"].as_str().unwrap().to_owned();
+        let raw = payload["Records"][0]["Sns"]["Message"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         let mut message: serde_json::Value = serde_json::from_str(&raw).unwrap();
         message["Trigger"]["Namespace"] = namespace.into();
         message["Trigger"]["Dimensions"] = dims

@@ -210,7 +210,12 @@ async fn a_stop_whose_notice_failed_is_announced_once_on_the_retry() {
     assert!(f.notifications().await.is_empty());
     // Lambda's retry, then a duplicate delivery.
     let s = f.invoke(event.clone()).await;
-    assert_eq!(s.outcomes[0].decision, Decision::StopNotice, "{:?}", s.outcomes);
+    assert_eq!(
+        s.outcomes[0].decision,
+        Decision::StopNotice,
+        "{:?}",
+        s.outcomes
+    );
     let s = f.invoke(event).await;
     assert_eq!(s.outcomes[0].decision, Decision::AlreadyEnded);
     let notes = f.notifications().await;
@@ -339,7 +344,10 @@ async fn a_processing_job_alarm_never_stops_a_training_job_of_the_same_name() {
     f.seed(&job, "InProgress", 3600, true).await;
     let text = alarm("alarm-sns-host-dimension.json", &job)
         .to_string()
-        .replace("/aws/sagemaker/TrainingJobs", "/aws/sagemaker/ProcessingJobs");
+        .replace(
+            "/aws/sagemaker/TrainingJobs",
+            "/aws/sagemaker/ProcessingJobs",
+        );
     let s = f.invoke(serde_json::from_str(&text).expect("json")).await;
     assert_eq!(s.outcomes[0].decision, Decision::NoJob, "{:?}", s.outcomes);
     assert_eq!(f.status(&job).await, "InProgress");

@@ -32,3 +32,5 @@ pub fn sample_names() -> Vec<String> {
     names.sort();
     names
 }
+
+pub mod fuzz;

@@ -1,0 +1,119 @@
+//! The handler on hostile input (arbitrary JSON, mutated samples, byte-mutated samples): it
+//! never panics, and a payload it cannot read touches nothing (no SageMaker call, no notice).
+//! `PROPTEST_CASES` sets the count (default 256); `make fuzz` runs many more.
+
+use chrono::{Duration, Utc};
+use lambda_runtime::{Context, LambdaEvent};
+use overfit_guard::policy::{Decision, JobView, Policy};
+use overfit_guard::ports::{StopOutcome, Target, TrainingJobs};
+use overfit_guard::{Config, Guard};
+use proptest::prelude::*;
+use sagewatch::config::Common;
+use sagewatch::error::AwsError;
+use sagewatch::notify::MemoryNotifier;
+use sagewatch::output::MemorySink;
+use sagewatch::status::Status;
+use sagewatch::testing::fuzz::{config, json_value, mutate, mutate_bytes, SAMPLES};
+use serde_json::Value;
+use std::sync::{LazyLock, Mutex};
+
+static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+});
+
+/// Every job exists, opted in, training for an hour: the most an input can make it do.
+#[derive(Default)]
+struct AnyJob(Mutex<Vec<String>>);
+
+impl TrainingJobs for AnyJob {
+    async fn find(&self, _: &Target, name: &str) -> Result<Option<JobView>, AwsError> {
+        self.0.lock().unwrap().push(format!("find {name}"));
+        Ok(Some(JobView {
+            name: name.into(),
+            arn: Some(format!(
+                "arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}"
+            )),
+            status: Status::new("InProgress"),
+            secondary_status: None,
+            training_start_time: Some(Utc::now() - Duration::hours(1)),
+            creation_time: None,
+            tags: [("sagewatch:auto-stop".to_owned(), "true".to_owned())].into(),
+        }))
+    }
+    async fn exists(&self, _: &Target, _: &str) -> Result<bool, AwsError> {
+        Ok(true)
+    }
+    async fn stop(&self, _: &Target, name: &str) -> Result<StopOutcome, AwsError> {
+        self.0.lock().unwrap().push(format!("stop {name}"));
+        Ok(StopOutcome::Stopping)
+    }
+    async fn tag(&self, _: &Target, _: &str, _: &[(String, String)]) -> Result<(), AwsError> {
+        Ok(())
+    }
+}
+
+fn check(payload: Value) -> Result<(), TestCaseError> {
+    let mut common = Common::new(overfit_guard::FUNCTION);
+    common.home_account = Some("123456789012".into());
+    let g = Guard {
+        jobs: AnyJob::default(),
+        notifier: MemoryNotifier::default(),
+        sink: MemorySink::default(),
+        config: Config {
+            common,
+            policy: Policy::default(),
+            alerts_topic_arn: String::new(),
+            stopped_by: "fuzz".into(),
+        },
+    };
+    let out = RUNTIME.block_on(g.handle(LambdaEvent::new(payload, Context::default())));
+    if let Ok(summary) = out {
+        if summary
+            .outcomes
+            .iter()
+            .all(|o| o.decision == Decision::Invalid)
+        {
+            prop_assert!(g.jobs.0.lock().unwrap().is_empty());
+            prop_assert!(g.notifier.sent().is_empty());
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn arbitrary_json(v in json_value()) {
+        check(v)?;
+    }
+
+    #[test]
+    fn mutated_samples(
+        sample in 0usize..1000,
+        edits in prop::collection::vec((any::<usize>(), any::<u8>(), json_value()), 1..6),
+    ) {
+        let mut v = SAMPLES[sample % SAMPLES.len()].1.clone();
+        for (index, op, replacement) in &edits {
+            mutate(&mut v, *index, *op, replacement);
+        }
+        check(v)?;
+    }
+
+    #[test]
+    fn byte_mutated_samples(
+        sample in 0usize..1000,
+        edits in prop::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..8),
+    ) {
+        let mut bytes = serde_json::to_vec(&SAMPLES[sample % SAMPLES.len()].1).unwrap_or_default();
+        for (at, op, byte) in &edits {
+            mutate_bytes(&mut bytes, *at, *op, *byte);
+        }
+        if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
+            check(v)?;
+        }
+    }
+}

@@ -34,9 +34,12 @@ const JOB_TYPES: [&str; 7] = [
     "other",
 ];
 
-/// Floors per part: (accuracy, highest wrong rate), as measured when set.
-const DEV_FLOOR: (f64, f64) = (0.66, 0.10);
-const HOLDOUT_FLOOR: (f64, f64) = (0.59, 0.16);
+/// Floors per part: (accuracy, highest wrong rate), as measured when set (rounded so one more
+/// miss fails). The unchanged classifier measured dev 66.5 % / 9.6 % wrong, held-out 59.3 % /
+/// 15.4 % wrong; the generalized rules measure dev 95.2 % / 1.9 %, held-out 93.4 % / 3.3 %
+/// (199/209 and 85/91 right; 4 and 3 wrong).
+const DEV_FLOOR: (f64, f64) = (0.95, 0.02);
+const HOLDOUT_FLOOR: (f64, f64) = (0.93, 0.034);
 
 /// FNV-1a (32 bit) of the thread key: the split rule of the README.
 fn fnv1a32(s: &str) -> u32 {

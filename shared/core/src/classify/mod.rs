@@ -142,6 +142,21 @@ pub const MAX_EVIDENCE_CHARS: usize = 500;
 /// ASCII-case-insensitively.
 const ERRORISH: [&str; 3] = ["error", "fail", "exception"];
 
+/// Words many rule literals share. Searched for nobody (tag 0): a rule literal that holds one
+/// is checked where the word is found instead of being searched itself, so the scan needs
+/// fewer Teddy groups (each group is one more pass over every chunk; 32 literals a group).
+/// None of them is common in healthy training output.
+const HUBS: [&str; 8] = [
+    "timed out",
+    "timeout",
+    "unable to ",
+    "cannot ",
+    "could not ",
+    "invalid ",
+    " not ",
+    "hyperparameter",
+];
+
 // Who a scanned literal is for (`scan::Tags` bits): error-looking lines, each fact, each rule,
 // then each rule whose matches can cross lines (for its line-end test).
 const TAG_ERRORISH: Tags = 1;
@@ -192,6 +207,13 @@ static COMPILED: LazyLock<Option<Compiled>> = LazyLock::new(|| {
             };
             (literal, TAG_ERRORISH)
         })
+        .chain(HUBS.iter().map(|w| {
+            let literal = Literal {
+                bytes: w.as_bytes().to_vec(),
+                exact: vec![false; w.len()],
+            };
+            (literal, 0)
+        }))
         .collect();
     let mut always = 0;
     let mut need = |hir: &Hir, tag: Tags| match literals::required(hir) {
@@ -360,7 +382,7 @@ impl Compiled {
 }
 
 static HYPERPARAMETER: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    Regex::new(r"'([A-Za-z_][\w.-]*)' was unexpected|for '([A-Za-z_][\w.-]*)' which (?:is|are) required|Hyperparameter ([A-Za-z_][\w.-]*):|KeyError: '([A-Za-z_][\w.-]*)'|parameter '([A-Za-z_][\w.-]*)'").ok()
+    Regex::new(r"'([A-Za-z_][\w.-]*)' was unexpected|for '([A-Za-z_][\w.-]*)' which (?:is|are) required|Hyperparameter ([A-Za-z_][\w.-]*):|KeyError: '([A-Za-z_][\w.-]*)'|parameter '([A-Za-z_][\w.-]*)'|unrecognized arguments: --?([A-Za-z_][\w.-]*)").ok()
 });
 static S3_URI: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r#"s3://[^\s"'()<>,]+"#).ok());
 static EXIT_CODE: LazyLock<Option<Regex>> =
@@ -409,6 +431,10 @@ pub fn classify(lines: &[Line<'_>], instance_type: Option<&str>) -> Classificati
         return unknown(lines, instance_type, &found);
     };
     let rule = &RULES[rule_index];
+    if rule.category == Category::Unknown {
+        // The strongest evidence says "no cause given" (e.g. a model container's bare 500).
+        return unknown(lines, instance_type, &found);
+    }
 
     let mut evidence_lines: Vec<usize> = vec![decisive];
     for (li, ri) in hits.iter().rev() {
@@ -434,9 +460,9 @@ pub fn classify(lines: &[Line<'_>], instance_type: Option<&str>) -> Classificati
             .map(|&i| evidence(&lines[i]))
             .collect(),
         hint: render_hint(rule.hint, &facts),
-        signature: Some(signature::signature(&crate::redact::redact(
+        signature: Some(signature::signature(&crate::redact::redact(&clean(
             lines[decisive].text,
-        ))),
+        )))),
         facts,
     }
 }
@@ -471,7 +497,7 @@ fn unknown(lines: &[Line<'_>], instance_type: Option<&str>, found: &Found) -> Cl
         confidence: 0.0,
         evidence: picked.iter().map(|&i| evidence(&lines[i])).collect(),
         hint: "No known failure pattern matched. Read the evidence lines and the job's logs; if this failure recurs, its signature groups the occurrences.".to_owned(),
-        signature: decisive.map(|d| signature::signature(&crate::redact::redact(d))),
+        signature: decisive.map(|d| signature::signature(&crate::redact::redact(&clean(d)))),
         facts,
     }
 }
@@ -480,7 +506,18 @@ fn evidence(line: &Line<'_>) -> Evidence {
     Evidence {
         source: line.source.to_owned(),
         timestamp: line.timestamp,
-        text: truncate(line.text.trim(), MAX_EVIDENCE_CHARS),
+        text: truncate(clean(line.text).trim(), MAX_EVIDENCE_CHARS),
+    }
+}
+
+/// CloudWatch shows a tab as `#011`; evidence and signatures show (and group by) a space, so
+/// the same failure with and without the escape reads and groups the same. Only the few
+/// evidence lines are cleaned: the rules' literals never span a tab.
+pub fn clean(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains("#011") || text.contains('\t') {
+        std::borrow::Cow::Owned(text.replace("#011", " ").replace('\t', " "))
+    } else {
+        std::borrow::Cow::Borrowed(text)
     }
 }
 

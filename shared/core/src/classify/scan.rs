@@ -25,9 +25,50 @@ pub(super) struct Scanner {
 struct Group {
     finder: Finder,
     /// Per searched literal, the wanted literals that hold it.
-    entries: Vec<Vec<Entry>>,
+    entries: Vec<Held>,
     /// Literals with non-ASCII bytes: skipped for chunks that are all ASCII.
     non_ascii: bool,
+}
+
+/// The wanted literals holding one searched literal, bucketed by the byte next to it that
+/// tells them apart: a hit then checks only the few whose neighbouring byte is there (a word
+/// like "error" is held by dozens of literals and found on most lines of a noisy log).
+struct Held {
+    /// Length of the searched literal.
+    len: usize,
+    /// Entries without a probe byte (the searched literal itself, as is or with its case).
+    plain: Vec<Entry>,
+    /// Entries by the lowercased byte just before the searched literal (`offset > 0`).
+    before: Vec<(u8, Vec<Entry>)>,
+    /// Entries by the lowercased byte just after it (`offset == 0`, longer literals).
+    after: Vec<(u8, Vec<Entry>)>,
+}
+
+impl Held {
+    fn new(len: usize, entries: Vec<Entry>) -> Held {
+        let mut held = Held {
+            len,
+            plain: Vec::new(),
+            before: Vec::new(),
+            after: Vec::new(),
+        };
+        for e in entries {
+            let Some((_, byte)) = e.probe else {
+                held.plain.push(e);
+                continue;
+            };
+            let side = if e.offset > 0 {
+                &mut held.before
+            } else {
+                &mut held.after
+            };
+            match side.iter_mut().find(|(b, _)| *b == byte) {
+                Some((_, bucket)) => bucket.push(e),
+                None => side.push((byte, vec![e])),
+            }
+        }
+        held
+    }
 }
 
 /// A wanted literal holding a searched one at `offset`: a hit is checked against the original
@@ -88,21 +129,39 @@ impl Finder {
 impl Group {
     /// Tags of the wanted literals around a hit of searched literal `k` at `at` in `text`.
     fn verify(&self, k: usize, text: &[u8], at: usize, mut tags: Tags) -> Tags {
-        for e in &self.entries[k] {
-            if e.tags & !tags == 0 || at < e.offset {
-                continue;
+        let held = &self.entries[k];
+        tags = check(&held.plain, text, at, tags);
+        if let Some(b) = at.checked_sub(1).and_then(|i| text.get(i)) {
+            let b = b.to_ascii_lowercase();
+            if let Some((_, bucket)) = held.before.iter().find(|(p, _)| *p == b) {
+                tags = check(bucket, text, at, tags);
             }
-            let start = at - e.offset;
-            let Some(t) = text.get(start..start + e.literal.bytes.len()) else {
-                continue;
-            };
-            // Most candidates differ right next to the searched literal: test that byte first.
-            if e.probe.is_none_or(|(i, b)| t[i].to_ascii_lowercase() == b) && e.literal.matches(t) {
-                tags |= e.tags;
+        }
+        if let Some(b) = text.get(at + held.len) {
+            let b = b.to_ascii_lowercase();
+            if let Some((_, bucket)) = held.after.iter().find(|(p, _)| *p == b) {
+                tags = check(bucket, text, at, tags);
             }
         }
         tags
     }
+}
+
+/// Tags of `entries` that hold the searched literal found at `at` in `text`.
+fn check(entries: &[Entry], text: &[u8], at: usize, mut tags: Tags) -> Tags {
+    for e in entries {
+        if e.tags & !tags == 0 || at < e.offset {
+            continue;
+        }
+        let start = at - e.offset;
+        let Some(t) = text.get(start..start + e.literal.bytes.len()) else {
+            continue;
+        };
+        if e.literal.matches(t) {
+            tags |= e.tags;
+        }
+    }
+    tags
 }
 
 impl Scanner {
@@ -158,7 +217,10 @@ impl Scanner {
             let finder = Finder::new(&literals, non_ascii)?;
             groups.push(Group {
                 finder,
-                entries: chunk.into_iter().map(|(_, e)| e).collect(),
+                entries: chunk
+                    .into_iter()
+                    .map(|(l, e)| Held::new(l.len(), e))
+                    .collect(),
                 non_ascii,
             });
             Some(())

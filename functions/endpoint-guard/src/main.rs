@@ -1,0 +1,26 @@
+//! Wiring only: tracing, configuration and SDK clients once per cold start, then the runtime.
+
+use endpoint_guard::adapter::{CloudWatch, SageMakerEndpoints};
+use endpoint_guard::{Config, Guard};
+use sagewatch::env::Env;
+use sagewatch::output::StdoutSink;
+use sagewatch_aws::lambda::{init_tracing, load_aws_config, serve};
+use sagewatch_aws::sns::SnsNotifier;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    init_tracing();
+    let config = Config::from_env(&Env)?;
+    let aws = load_aws_config().await;
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&aws);
+    let guard = Guard {
+        endpoints: SageMakerEndpoints::new(aws_sdk_sagemaker::Client::new(&aws)),
+        alarms: CloudWatch::new(cloudwatch.clone()),
+        metrics: CloudWatch::new(cloudwatch),
+        notifier: SnsNotifier::new(aws_sdk_sns::Client::new(&aws), &config.alerts_topic_arn),
+        sink: StdoutSink,
+        config,
+    };
+    let guard = &guard;
+    serve(move |event| async move { guard.handle(event).await }).await
+}

@@ -42,6 +42,10 @@ AWS_LAMBDA_LOG_FORMAT=JSON
 AWS_LAMBDA_LOG_LEVEL=WARN
 SAGEWATCH_REPORT_TAG_KEYS=project,team
 SAGEWATCH_HOME_ACCOUNT=123456789012
+# The demo's alarm notifications are the samples in events/, not alarms that exist in the
+# emulator: overfit-guard's DescribeAlarms check (on in infra/template.yaml) would call them
+# forged. The emulator tests cover that check against real alarms.
+SAGEWATCH_CONFIRM_ALARMS=false
 $(cat "$WORK/seed.env")
 ENV
 

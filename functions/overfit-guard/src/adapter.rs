@@ -1,42 +1,75 @@
 //! [`TrainingJobs`] with the AWS SDK: SageMaker `Search` (status + tags in one call),
-//! `DescribeTrainingJob`, `StopTrainingJob`, `AddTags`; STS AssumeRole for other accounts.
+//! `DescribeTrainingJob`, `StopTrainingJob`, `AddTags`, CloudWatch `DescribeAlarms`; STS
+//! AssumeRole for other accounts.
 
+use crate::confirm::AlarmFacts;
 use crate::policy::JobView;
 use crate::ports::{StopOutcome, Target, TrainingJobs};
 use aws_config::SdkConfig;
+use aws_sdk_cloudwatch as cw;
 use aws_sdk_sagemaker as sm;
 use chrono::{DateTime, Utc};
+use sagewatch::alarm::{AlarmMetric, AlarmState};
 use sagewatch::error::{AwsError, ErrorKind};
 use sagewatch::status::Status;
 use sagewatch_aws::error::from_sdk;
 use sagewatch_aws::target::TargetClients;
 use sm::types::{Filter, Operator, ResourceType, SearchExpression, Tag};
 
+/// The clients used in one account/region.
+#[derive(Clone)]
+pub struct Clients {
+    pub sagemaker: sm::Client,
+    pub cloudwatch: cw::Client,
+}
+
+impl Clients {
+    pub fn new(config: &SdkConfig) -> Self {
+        Clients {
+            sagemaker: sm::Client::new(config),
+            cloudwatch: cw::Client::new(config),
+        }
+    }
+}
+
 pub struct SageMakerJobs {
-    /// The home client, and clients per (account, region, role) built once per cold start.
-    clients: TargetClients<sm::Client>,
+    /// The home clients, and clients per (account, region, role) built once per cold start.
+    clients: TargetClients<Clients>,
 }
 
 impl SageMakerJobs {
     pub fn new(home: SdkConfig) -> Self {
-        let client = sm::Client::new(&home);
-        Self::with_client(home, client)
+        let clients = Clients::new(&home);
+        Self::with_clients(home, clients)
     }
 
-    /// Uses a ready client for the function's own account (tests add a call counter to it).
-    pub fn with_client(home: SdkConfig, home_client: sm::Client) -> Self {
+    /// Uses ready clients for the function's own account (tests add a call counter to them).
+    pub fn with_clients(home: SdkConfig, home_clients: Clients) -> Self {
         SageMakerJobs {
             clients: TargetClients::new(
                 home,
-                home_client,
-                sm::Client::new,
+                home_clients,
+                Clients::new,
                 "sagewatch-overfit-guard",
             ),
         }
     }
 
     async fn client(&self, target: &Target) -> sm::Client {
-        self.clients.get(target).await
+        self.clients.get(target).await.sagemaker
+    }
+}
+
+fn metric_of(m: &cw::types::Metric) -> AlarmMetric {
+    AlarmMetric {
+        id: None,
+        namespace: m.namespace().map(str::to_owned),
+        metric_name: m.metric_name().map(str::to_owned),
+        dimensions: m
+            .dimensions()
+            .iter()
+            .filter_map(|d| Some((d.name()?.to_owned(), d.value()?.to_owned())))
+            .collect(),
     }
 }
 
@@ -45,6 +78,51 @@ fn to_chrono(t: Option<&sm::primitives::DateTime>) -> Option<DateTime<Utc>> {
 }
 
 impl TrainingJobs for SageMakerJobs {
+    async fn alarm(&self, target: &Target, name: &str) -> Result<Option<AlarmFacts>, AwsError> {
+        let out = self
+            .clients
+            .get(target)
+            .await
+            .cloudwatch
+            .describe_alarms()
+            .alarm_names(name)
+            .send()
+            .await
+            .map_err(|e| from_sdk("DescribeAlarms", &e))?;
+        // Composite alarms watch no metric: they cannot name a job, so they are not found here.
+        let Some(a) = out
+            .metric_alarms()
+            .iter()
+            .find(|a| a.alarm_name() == Some(name))
+        else {
+            return Ok(None);
+        };
+        let mut metrics = Vec::new();
+        if a.namespace().is_some() {
+            metrics.push(AlarmMetric {
+                id: None,
+                namespace: a.namespace().map(str::to_owned),
+                metric_name: a.metric_name().map(str::to_owned),
+                dimensions: a
+                    .dimensions()
+                    .iter()
+                    .filter_map(|d| Some((d.name()?.to_owned(), d.value()?.to_owned())))
+                    .collect(),
+            });
+        }
+        metrics.extend(
+            a.metrics()
+                .iter()
+                .filter_map(|q| q.metric_stat()?.metric())
+                .map(metric_of),
+        );
+        Ok(Some(AlarmFacts {
+            state: AlarmState::parse(a.state_value().map_or("", |s| s.as_str())),
+            state_updated: to_chrono(a.state_updated_timestamp()),
+            metrics,
+        }))
+    }
+
     async fn find(&self, target: &Target, name: &str) -> Result<Option<JobView>, AwsError> {
         let filter = Filter::builder()
             .name("TrainingJobName")

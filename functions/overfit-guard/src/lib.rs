@@ -9,6 +9,7 @@
 //! function writes) as well as `StopDecisions{Decision=invalid}`.
 
 pub mod adapter;
+pub mod confirm;
 pub mod policy;
 pub mod ports;
 pub mod resolve;
@@ -223,6 +224,26 @@ impl<J: TrainingJobs, N: Notifier, S: Sink> Guard<J, N, S> {
                     .await;
             }
         };
+
+        if policy.confirm_alarms {
+            let facts = match self.jobs.alarm(&target, &alarm.alarm_name).await {
+                Ok(facts) => facts,
+                Err(e) => return self.permanent_or_retry(alarm, &job, e).await,
+            };
+            let confirmation =
+                confirm::confirm(alarm, facts.as_ref(), &job, &policy.job_namespaces);
+            let refused = match confirmation {
+                confirm::Confirmation::Confirmed => None,
+                confirm::Confirmation::Forged(why) => Some((Decision::Unconfirmed, why)),
+                confirm::Confirmation::Stale(why) => Some((Decision::Stale, why)),
+            };
+            if let Some((decision, detail)) = refused {
+                warn!(alarm = %alarm.alarm_name, job = %job, %detail, "notification not confirmed by CloudWatch");
+                return self
+                    .conclude(alarm, Some(&job), None, decision, detail)
+                    .await;
+            }
+        }
 
         let view = match self.jobs.find(&target, &job).await {
             Ok(Some(view)) => view,

@@ -40,6 +40,11 @@ pub enum Decision {
     NoCrossAccountRole,
     /// The record is not a readable alarm notification.
     Invalid,
+    /// CloudWatch has no such alarm in that account, or it does not watch this job: a forged
+    /// or misdirected notification. Nothing is stopped; a person is told.
+    Unconfirmed,
+    /// A real alarm that is not in this ALARM any more (back to OK, or a later state change).
+    Stale,
     /// An AWS call failed in a way a retry cannot fix (e.g. a validation error); job untouched.
     Failed,
 }
@@ -61,6 +66,8 @@ impl Decision {
             Decision::Disabled => "disabled",
             Decision::NoCrossAccountRole => "no_cross_account_role",
             Decision::Invalid => "invalid",
+            Decision::Unconfirmed => "unconfirmed",
+            Decision::Stale => "stale",
             Decision::Failed => "failed",
         }
     }
@@ -79,6 +86,7 @@ impl Decision {
                 | Decision::NoJob
                 | Decision::JobNotFound
                 | Decision::NoCrossAccountRole
+                | Decision::Unconfirmed
                 | Decision::Failed
         )
     }
@@ -96,6 +104,8 @@ pub struct Policy {
     /// Namespaces whose metrics name a training job: the training namespace, plus custom
     /// namespaces a team's scripts publish training metrics to.
     pub job_namespaces: Vec<String>,
+    /// Read the alarm itself (DescribeAlarms) before acting on a notification of it.
+    pub confirm_alarms: bool,
 }
 
 impl Default for Policy {
@@ -107,6 +117,7 @@ impl Default for Policy {
             kill_switch: false,
             alarm_prefixes: Vec::new(),
             job_namespaces: vec![crate::resolve::TRAINING_NAMESPACE.to_owned()],
+            confirm_alarms: true,
         }
     }
 }
@@ -117,7 +128,8 @@ impl Policy {
     /// `SAGEWATCH_GRACE_PERIOD_SECONDS` (900), `SAGEWATCH_DRY_RUN` (false),
     /// `SAGEWATCH_KILL_SWITCH` (false), `SAGEWATCH_ALARM_NAME_PREFIXES` (empty: all),
     /// `SAGEWATCH_CUSTOM_METRIC_NAMESPACES` (namespaces besides `/aws/sagemaker/TrainingJobs`
-    /// whose `TrainingJobName` dimension names a job; empty by default).
+    /// whose `TrainingJobName` dimension names a job; empty by default),
+    /// `SAGEWATCH_CONFIRM_ALARMS` (true: DescribeAlarms before acting).
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let default = Policy::default();
         let opt_in_tag = if env.flag("SAGEWATCH_REQUIRE_OPT_IN", true)? {
@@ -146,6 +158,7 @@ impl Policy {
             dry_run: env.flag("SAGEWATCH_DRY_RUN", false)?,
             kill_switch: env.flag("SAGEWATCH_KILL_SWITCH", false)?,
             alarm_prefixes: env.list("SAGEWATCH_ALARM_NAME_PREFIXES"),
+            confirm_alarms: env.flag("SAGEWATCH_CONFIRM_ALARMS", default.confirm_alarms)?,
             job_namespaces: default
                 .job_namespaces
                 .into_iter()

@@ -1,5 +1,7 @@
-//! The one port the guard needs besides notifications: training jobs, in some account/region.
+//! The one port the guard needs besides notifications and the sink: the account the alarm and
+//! its job live in — the training job, and the alarm itself (to confirm the notification).
 
+use crate::confirm::AlarmFacts;
 use crate::policy::JobView;
 use sagewatch::error::AwsError;
 use std::future::Future;
@@ -39,4 +41,10 @@ pub trait TrainingJobs: Send + Sync {
         arn: &str,
         tags: &[(String, String)],
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// The alarm as CloudWatch has it now (DescribeAlarms), `None` when there is none.
+    fn alarm(
+        &self,
+        target: &Target,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<AlarmFacts>, AwsError>> + Send;
 }

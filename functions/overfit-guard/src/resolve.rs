@@ -9,7 +9,7 @@
 //! training metrics) name a training job: a processing job's `Host=<name>/algo-1` in
 //! `/aws/sagemaker/ProcessingJobs` must not stop a training job that shares its name.
 
-use sagewatch::alarm::AlarmNotification;
+use sagewatch::alarm::{AlarmMetric, AlarmNotification};
 use std::collections::BTreeSet;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,8 +30,14 @@ fn job_of_host(host: &str) -> Option<&str> {
 pub const TRAINING_NAMESPACE: &str = "/aws/sagemaker/TrainingJobs";
 
 pub fn resolve_job(alarm: &AlarmNotification, namespaces: &[String]) -> Resolution {
+    resolve_metrics(&alarm.metrics, namespaces)
+}
+
+/// The same rule over any list of watched metrics (the notification's, or the alarm's own as
+/// DescribeAlarms returns them).
+pub fn resolve_metrics(metrics: &[AlarmMetric], namespaces: &[String]) -> Resolution {
     let mut jobs = BTreeSet::new();
-    let training = alarm.metrics.iter().filter(|m| {
+    let training = metrics.iter().filter(|m| {
         m.namespace
             .as_deref()
             .is_some_and(|ns| namespaces.iter().any(|allowed| allowed == ns))

@@ -1,11 +1,12 @@
 //! overfit-guard against the local emulator with the real SDK clients: jobs seeded through the
 //! emulator's control API, notifications received by an SQS subscriber, AWS calls counted.
 
+use aws_sdk_cloudwatch as cw;
 use aws_sdk_sagemaker as sm;
 use aws_sdk_sns as sns;
 use chrono::Utc;
 use lambda_runtime::{Context, LambdaEvent};
-use overfit_guard::adapter::SageMakerJobs;
+use overfit_guard::adapter::{Clients, SageMakerJobs};
 use overfit_guard::policy::{Decision, Policy};
 use overfit_guard::{Config, Guard, Summary};
 use sagewatch::config::Common;
@@ -44,12 +45,27 @@ async fn fixture(policy: Policy) -> Fixture {
     let mut common = Common::new(overfit_guard::FUNCTION);
     common.home_account = Some(ACCOUNT_ID.into());
     let guard = Guard {
-        jobs: SageMakerJobs::with_client(config.clone(), counted_sm),
+        jobs: SageMakerJobs::with_clients(
+            config.clone(),
+            Clients {
+                sagemaker: counted_sm,
+                cloudwatch: cw::Client::from_conf(
+                    cw::config::Builder::from(&config)
+                        .interceptor(calls.clone())
+                        .build(),
+                ),
+            },
+        ),
         notifier: SnsNotifier::new(counted_sns, inbox.topic_arn.clone()),
         sink: MemorySink::default(),
         config: Config {
             common,
-            policy,
+            // Confirmation against a real alarm has its own test
+            // (`only_a_real_alarm_in_alarm_now_stops_its_job`); the samples name no real alarm.
+            policy: Policy {
+                confirm_alarms: false,
+                ..policy
+            },
             alerts_topic_arn: inbox.topic_arn.clone(),
             stopped_by: "overfit-guard-test".into(),
         },
@@ -352,6 +368,103 @@ async fn a_processing_job_alarm_never_stops_a_training_job_of_the_same_name() {
     assert_eq!(s.outcomes[0].decision, Decision::NoJob, "{:?}", s.outcomes);
     assert_eq!(f.status(&job).await, "InProgress");
     assert_eq!(f.calls.counts().get("StopTrainingJob"), None);
+}
+
+/// A real alarm on `<job>/algo-1` in the emulator, set to ALARM: the notification CloudWatch
+/// itself published to the alarm's topic, delivered the way SNS invokes the function.
+async fn real_alarm_notification(f: &Fixture, job: &str) -> (cw::Client, String, Value) {
+    use cw::types::{ComparisonOperator, Dimension, StateValue, Statistic};
+    let config = f.emu.sdk_config().await;
+    let cloudwatch = cw::Client::new(&config);
+    let topic = Inbox::new(&config, "alarm-topic").await;
+    let name = format!("{job}-cpu");
+    cloudwatch
+        .put_metric_alarm()
+        .alarm_name(&name)
+        .namespace("/aws/sagemaker/TrainingJobs")
+        .metric_name("CPUUtilization")
+        .dimensions(
+            Dimension::builder()
+                .name("Host")
+                .value(format!("{job}/algo-1"))
+                .build(),
+        )
+        .statistic(Statistic::Average)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(90.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .alarm_actions(&topic.topic_arn)
+        .send()
+        .await
+        .expect("PutMetricAlarm");
+    cloudwatch
+        .set_alarm_state()
+        .alarm_name(&name)
+        .state_value(StateValue::Alarm)
+        .state_reason("Threshold Crossed: test")
+        .send()
+        .await
+        .expect("SetAlarmState");
+    let published = topic.drain().await;
+    assert_eq!(published.len(), 1, "CloudWatch published the state change");
+    let mut payload = sagewatch::testing::sample("alarm-sns-single-metric.json");
+    payload["Records"][0]["Sns"]["Message"] = Value::from(published[0].body.to_string());
+    (cloudwatch, name, payload)
+}
+
+#[tokio::test]
+async fn only_a_real_alarm_in_alarm_now_stops_its_job() {
+    // #11 item 8: the notification is checked against the alarm itself (DescribeAlarms).
+    let mut f = fixture(Policy::default()).await;
+    f.guard.config.policy.confirm_alarms = true;
+    let job = unique_name("confirmed");
+    f.seed(&job, "InProgress", 3600, true).await;
+
+    // Forged: a well-formed notification naming the job, but no such alarm exists.
+    let s = f.invoke(alarm("alarm-sns-single-metric.json", &job)).await;
+    assert_eq!(
+        s.outcomes[0].decision,
+        Decision::Unconfirmed,
+        "{:?}",
+        s.outcomes
+    );
+    assert_eq!(f.status(&job).await, "InProgress");
+    assert_eq!(
+        f.notifications().await.len(),
+        1,
+        "a forged alarm is worth a look"
+    );
+
+    // Real and in ALARM now: stopped.
+    let (cloudwatch, name, payload) = real_alarm_notification(&f, &job).await;
+    f.calls.reset();
+    let s = f.invoke(payload.clone()).await;
+    assert_eq!(
+        s.outcomes[0].decision,
+        Decision::Stopped,
+        "{:?}",
+        s.outcomes
+    );
+    assert_eq!(f.status(&job).await, "Stopping");
+    assert_eq!(f.calls.counts().get("DescribeAlarms"), Some(&1));
+
+    // Stale: the same notification after the alarm went back to OK.
+    let other = unique_name("stale");
+    f.seed(&other, "InProgress", 3600, true).await;
+    let (_, other_name, stale) = real_alarm_notification(&f, &other).await;
+    cloudwatch
+        .set_alarm_state()
+        .alarm_name(&other_name)
+        .state_value(cw::types::StateValue::Ok)
+        .state_reason("back to normal")
+        .send()
+        .await
+        .expect("SetAlarmState");
+    let s = f.invoke(stale).await;
+    assert_eq!(s.outcomes[0].decision, Decision::Stale, "{:?}", s.outcomes);
+    assert_eq!(f.status(&other).await, "InProgress");
+    assert_ne!(name, other_name);
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 
 use chrono::{Duration, Utc};
 use lambda_runtime::{Context, LambdaEvent};
+use overfit_guard::confirm::AlarmFacts;
 use overfit_guard::policy::{Decision, JobView, Policy};
 use overfit_guard::ports::{StopOutcome, Target, TrainingJobs};
 use overfit_guard::{Config, Guard};
@@ -53,6 +54,10 @@ impl TrainingJobs for AnyJob {
     async fn tag(&self, _: &Target, _: &str, _: &[(String, String)]) -> Result<(), AwsError> {
         Ok(())
     }
+    async fn alarm(&self, _: &Target, name: &str) -> Result<Option<AlarmFacts>, AwsError> {
+        self.0.lock().unwrap().push(format!("alarm {name}"));
+        Ok(None)
+    }
 }
 
 fn check(payload: Value) -> Result<(), TestCaseError> {
@@ -64,7 +69,11 @@ fn check(payload: Value) -> Result<(), TestCaseError> {
         sink: MemorySink::default(),
         config: Config {
             common,
-            policy: Policy::default(),
+            // Unconfirmed alarms would stop every case before the stop path: fuzz it too.
+            policy: Policy {
+                confirm_alarms: false,
+                ..Policy::default()
+            },
             alerts_topic_arn: String::new(),
             stopped_by: "fuzz".into(),
         },

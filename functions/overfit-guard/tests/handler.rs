@@ -3,9 +3,11 @@
 
 use chrono::{Duration, Utc};
 use lambda_runtime::{Context, LambdaEvent};
+use overfit_guard::confirm::AlarmFacts;
 use overfit_guard::policy::{Decision, JobView, Policy};
 use overfit_guard::ports::{StopOutcome, Target, TrainingJobs};
 use overfit_guard::{Config, Guard, Summary};
+use sagewatch::alarm::{alarms_from_payload, AlarmState};
 use sagewatch::config::Common;
 use sagewatch::error::{AwsError, ErrorKind};
 use sagewatch::notify::MemoryNotifier;
@@ -23,6 +25,8 @@ struct FakeJobs {
     fail_find_with: Option<ErrorKind>,
     /// StopTrainingJob refused as IAM refuses it for a job without the opt-in tag.
     deny_stop: bool,
+    /// What DescribeAlarms returns, by alarm name.
+    alarms: Mutex<HashMap<String, AlarmFacts>>,
 }
 
 impl FakeJobs {
@@ -80,6 +84,10 @@ impl TrainingJobs for FakeJobs {
         self.log(format!("tag {arn} {}", tags.len()));
         Ok(())
     }
+    async fn alarm(&self, _: &Target, name: &str) -> Result<Option<AlarmFacts>, AwsError> {
+        self.log(format!("alarm {name}"));
+        Ok(self.alarms.lock().unwrap().get(name).cloned())
+    }
 }
 
 fn job(name: &str, status: &str, trained_minutes: i64, opted_in: bool) -> JobView {
@@ -113,12 +121,20 @@ fn config(policy: Policy, home: &str) -> Config {
     }
 }
 
+/// Alarm confirmation has its own tests (`forged_and_stale_alarms_stop_nothing`); the others
+/// exercise what follows it.
 fn guard(jobs: FakeJobs, policy: Policy) -> Fake {
     Guard {
         jobs,
         notifier: MemoryNotifier::default(),
         sink: MemorySink::default(),
-        config: config(policy, "123456789012"),
+        config: config(
+            Policy {
+                confirm_alarms: false,
+                ..policy
+            },
+            "123456789012",
+        ),
     }
 }
 
@@ -399,6 +415,52 @@ fn tag_values_keep_only_what_sagemaker_allows() {
 }
 
 #[tokio::test]
+async fn forged_and_stale_alarms_stop_nothing() {
+    // #11 item 8: anyone who may publish to the topic or invoke the function can name any
+    // alarm, account and job. The alarm itself, as CloudWatch has it, decides.
+    let payload = sample("alarm-sns-single-metric.json");
+    let notified = alarms_from_payload(&payload).unwrap().remove(0).unwrap();
+    let real = AlarmFacts {
+        state: AlarmState::Alarm,
+        state_updated: notified.state_change_time,
+        metrics: notified.metrics.clone(),
+    };
+    let cases = [
+        (None, Decision::Unconfirmed, true),
+        (
+            Some(AlarmFacts {
+                state: AlarmState::Ok,
+                ..real.clone()
+            }),
+            Decision::Stale,
+            false,
+        ),
+        (Some(real.clone()), Decision::Stopped, true),
+    ];
+    for (facts, want, notifies) in cases {
+        let jobs = FakeJobs::with(job(JOB, "InProgress", 60, true));
+        if let Some(f) = facts {
+            jobs.alarms
+                .lock()
+                .unwrap()
+                .insert(notified.alarm_name.clone(), f);
+        }
+        let mut g = guard(jobs, Policy::default());
+        g.config.policy.confirm_alarms = true;
+        let s = run(&g, payload.clone()).await;
+        assert_eq!(s.outcomes[0].decision, want, "{:?}", s.outcomes);
+        let stops = g
+            .jobs
+            .calls()
+            .iter()
+            .filter(|c| c.starts_with("stop"))
+            .count();
+        assert_eq!(stops, usize::from(want == Decision::Stopped));
+        assert_eq!(g.notifier.sent().len(), usize::from(notifies));
+    }
+}
+
+#[tokio::test]
 async fn only_a_refused_stop_means_not_opted_in() {
     // The template's IAM denies StopTrainingJob on jobs without the opt-in tag; a refused
     // Search is a misconfiguration to look into, not an answer about the job.
@@ -459,6 +521,9 @@ async fn the_role_is_assumed_only_for_another_account() {
         ) -> Result<(), AwsError> {
             self.0.tag(t, a, tags).await
         }
+        async fn alarm(&self, t: &Target, n: &str) -> Result<Option<AlarmFacts>, AwsError> {
+            self.0.alarm(t, n).await
+        }
     }
     for (home, want) in [
         ("123456789012", None),
@@ -467,7 +532,13 @@ async fn the_role_is_assumed_only_for_another_account() {
             Some("arn:aws:iam::123456789012:role/guard".to_owned()),
         ),
     ] {
-        let mut config = config(Policy::default(), home);
+        let mut config = config(
+            Policy {
+                confirm_alarms: false,
+                ..Policy::default()
+            },
+            home,
+        );
         config.common.cross_account_role = Some("guard".into());
         let g = Guard {
             jobs: RoleSpy(

@@ -288,6 +288,68 @@ mod tests {
         );
     }
 
+    /// An operation error as the SDK generates them (service errors are not built here).
+    #[derive(Debug)]
+    struct OpError(aws_smithy_types::error::ErrorMetadata);
+
+    impl std::fmt::Display for OpError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("op error")
+        }
+    }
+
+    impl std::error::Error for OpError {}
+
+    impl ProvideErrorMetadata for OpError {
+        fn meta(&self) -> &aws_smithy_types::error::ErrorMetadata {
+            &self.0
+        }
+    }
+
+    fn kind(err: SdkError<OpError, Response>) -> ErrorKind {
+        from_sdk("Op", &err).kind
+    }
+
+    #[test]
+    fn transport_failures_are_told_apart_from_refusals() {
+        use aws_credential_types::provider::error::CredentialsError;
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        use std::time::Duration;
+        // A cross-account role that does not exist or may not be assumed: identity is resolved
+        // just before sending, so it surfaces as a dispatch failure — a refusal, not a fault.
+        let no_role = CredentialsError::provider_error(
+            "AccessDenied: User is not authorized to perform: sts:AssumeRole",
+        );
+        assert_eq!(
+            kind(SdkError::dispatch_failure(ConnectorError::other(
+                Box::new(no_role),
+                None
+            ))),
+            ErrorKind::AccessDenied
+        );
+        // The credentials provider itself timing out is passing.
+        let slow = CredentialsError::provider_timed_out(Duration::from_secs(5));
+        assert_eq!(
+            kind(SdkError::dispatch_failure(ConnectorError::other(
+                Box::new(slow),
+                None
+            ))),
+            ErrorKind::Unavailable
+        );
+        let refused: Box<dyn std::error::Error + Send + Sync> = "connection refused".into();
+        assert_eq!(
+            kind(SdkError::dispatch_failure(ConnectorError::io(refused))),
+            ErrorKind::Unavailable
+        );
+        // A request that cannot be built (an invalid region) is permanent: never retried into
+        // the dead-letter queue.
+        assert_eq!(
+            kind(SdkError::construction_failure("invalid region `not a region`")),
+            ErrorKind::Validation
+        );
+        assert_eq!(kind(SdkError::timeout_error("slow")), ErrorKind::Unavailable);
+    }
+
     #[test]
     fn error_text_is_redacted_and_bounded() {
         let long = format!("password=hunter2 {}", "x".repeat(5000));

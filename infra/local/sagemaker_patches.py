@@ -17,6 +17,9 @@ Why each patch exists (all verified against moto 5.2.5):
   report FailureReason/LabelingJobArn/AutoMLJobArn as "" instead of omitting them.
 - AddTags appends duplicates instead of overwriting a key, crashes on transform
   jobs (tags None), and AddTags/ListTags on an unknown ARN give a 500.
+- UpdateEndpoint is not implemented. Here it switches the endpoint to the new
+  EndpointConfig's variants at once (AWS: Updating, then InService with them), so an
+  update that drops a variant can be tested (endpoint-guard).
 """
 
 from __future__ import annotations
@@ -203,6 +206,23 @@ def _add_tags(self: SageMakerModelBackend, arn: str, tags: list[dict[str, str]])
 _original_get_resource = SageMakerModelBackend._get_resource_from_arn
 
 
+def _update_endpoint(self: SageMakerResponse) -> Any:
+    from moto.core.responses import ActionResult
+
+    backend = self.sagemaker_backend
+    name = self._get_param("EndpointName")
+    with LOCK:
+        endpoint = backend.endpoints.get(name)
+        if endpoint is None:
+            raise ValidationError(message=f'Could not find endpoint "{name}".')
+        config_name = self._get_param("EndpointConfigName")
+        config = backend.describe_endpoint_config(config_name)  # AWS's error when missing
+        endpoint.endpoint_config_name = config_name
+        endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
+        endpoint.last_modified_time = utc_now()
+        return ActionResult({"EndpointArn": endpoint.arn})
+
+
 def install() -> None:
     for kind in KINDS.values():
         def backend_stop(self: SageMakerModelBackend, name: str, _k: Kind = kind) -> None:
@@ -218,3 +238,4 @@ def install() -> None:
         _wrap_create(kind, f"create_{kind.key}_job", f"{kind.prefix}JobName")
     SageMakerModelBackend._get_resource_from_arn = _get_resource_from_arn
     SageMakerModelBackend.add_tags = _add_tags
+    SageMakerResponse.update_endpoint = _update_endpoint

@@ -60,6 +60,9 @@ pub struct IdleEndpoint {
     /// From the configured price map; `None` when a type has no price.
     pub estimated_cost: Option<f64>,
     pub action: Action,
+    /// After a delete: the one command that recreates it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recreate: Option<String>,
 }
 
 /// The idle endpoint, or `None` when it is busy, too young or serverless only.
@@ -120,6 +123,7 @@ pub fn assess(
         instance_hours,
         estimated_cost: cost,
         action: Action::Report,
+        recreate: None,
     })
 }
 

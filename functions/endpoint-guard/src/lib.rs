@@ -412,6 +412,13 @@ impl<E: Endpoints, A: Alarms, M: Metrics, N: Notifier, S: Sink> Guard<E, A, M, N
                     }
                 };
             }
+            if found.action == Action::Deleted {
+                found.recreate = Some(recreate_command(
+                    &v.name,
+                    v.config_name.as_deref(),
+                    &self.config.region,
+                ));
+            }
             idle.push(found);
         }
         worst_first(&mut idle);
@@ -480,11 +487,8 @@ impl<E: Endpoints, A: Alarms, M: Metrics, N: Notifier, S: Sink> Guard<E, A, M, N
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .unwrap_or_default()
             ));
-            if e.action == Action::Deleted {
-                text.push_str(&format!(
-                    "\n  recreate: {}",
-                    recreate_command(&e.endpoint, e.config_name.as_deref(), &self.config.region)
-                ));
+            if let Some(cmd) = &e.recreate {
+                text.push_str(&format!("\n  recreate: {cmd}"));
             }
         }
         Notification::new(

@@ -53,6 +53,10 @@ const SAMPLES: &[(&str, &[Route])] = &[
     ("cloudtrail-api-call.json", &[ApiCall]),
     ("endpoint-deployment-state-change.json", &[StateChange]),
     ("endpoint-state-change.json", &[StateChange]),
+    ("endpoint-state-change-in-service-2-variants.json", &[StateChange]),
+    ("endpoint-state-change-deleting.json", &[StateChange]),
+    // endpoint-guard's schedule input (source aws.events): no SageMaker rule.
+    ("endpoint-guard-idle-check.json", &[]),
     // HyperPod's detail-types end in neither "State Change" nor "Status Change".
     ("hyperpod-cluster-event.json", &[StateChange]),
     ("hyperpod-cluster-node-health-event.json", &[StateChange]),

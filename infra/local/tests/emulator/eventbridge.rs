@@ -29,8 +29,10 @@ enum Route {
     StateChange,
     /// SageMaker write API calls from CloudTrail -> event-augmenter (or the monitoring bus).
     ApiCall,
+    /// Endpoints InService, Deleting or Failed -> endpoint-guard.
+    EndpointState,
 }
-use Route::{ApiCall, FailedJob, StateChange};
+use Route::{ApiCall, EndpointState, FailedJob, StateChange};
 
 /// Every `AWS::Events::Rule` with an `EventPattern` in `infra/*.yaml`, and its route. A rule
 /// missing here (or listed here but gone from its template) fails the test.
@@ -38,6 +40,7 @@ const RULES: &[(&str, &str, Route)] = &[
     ("template.yaml", "FailedJobsRule", FailedJob),
     ("template.yaml", "StateChangesRule", StateChange),
     ("template.yaml", "ApiCallsRule", ApiCall),
+    ("template.yaml", "EndpointStatesRule", EndpointState),
     (
         "workload-account.yaml",
         "ForwardStateChangesRule",
@@ -52,9 +55,9 @@ const SAMPLES: &[(&str, &[Route])] = &[
     ("cloudtrail-api-call-error.json", &[ApiCall]),
     ("cloudtrail-api-call.json", &[ApiCall]),
     ("endpoint-deployment-state-change.json", &[StateChange]),
-    ("endpoint-state-change.json", &[StateChange]),
-    ("endpoint-state-change-in-service-2-variants.json", &[StateChange]),
-    ("endpoint-state-change-deleting.json", &[StateChange]),
+    ("endpoint-state-change.json", &[StateChange, EndpointState]),
+    ("endpoint-state-change-in-service-2-variants.json", &[StateChange, EndpointState]),
+    ("endpoint-state-change-deleting.json", &[StateChange, EndpointState]),
     // endpoint-guard's schedule input (source aws.events): no SageMaker rule.
     ("endpoint-guard-idle-check.json", &[]),
     // HyperPod's detail-types end in neither "State Change" nor "Status Change".

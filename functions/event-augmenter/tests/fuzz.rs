@@ -11,17 +11,9 @@ use proptest::prelude::*;
 use sagewatch::claims::MemoryClaims;
 use sagewatch::error::AwsError;
 use sagewatch::output::MemorySink;
-use sagewatch::testing::fuzz::{config, json_value, mutate, mutate_bytes, SAMPLES};
+use sagewatch::testing::fuzz::block_on;
 use serde_json::Value;
-use std::sync::LazyLock;
 use std::sync::Mutex;
-
-static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-});
 
 /// Answers every query with no data and counts the requests.
 #[derive(Default)]
@@ -45,7 +37,7 @@ fn check(payload: Value) -> Result<(), TestCaseError> {
         sink: MemorySink::default(),
         config: Config::default(),
     };
-    let out = RUNTIME.block_on(a.handle(LambdaEvent::new(payload, Context::default())));
+    let out = block_on(a.handle(LambdaEvent::new(payload, Context::default())));
     if let Ok(Response::Direct(summary)) = out {
         if summary
             .outcomes
@@ -64,37 +56,4 @@ fn check(payload: Value) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-proptest! {
-    #![proptest_config(config())]
-
-    #[test]
-    fn arbitrary_json(v in json_value()) {
-        check(v)?;
-    }
-
-    #[test]
-    fn mutated_samples(
-        sample in 0usize..1000,
-        edits in prop::collection::vec((any::<usize>(), any::<u8>(), json_value()), 1..6),
-    ) {
-        let mut v = SAMPLES[sample % SAMPLES.len()].1.clone();
-        for (index, op, replacement) in &edits {
-            mutate(&mut v, *index, *op, replacement);
-        }
-        check(v)?;
-    }
-
-    #[test]
-    fn byte_mutated_samples(
-        sample in 0usize..1000,
-        edits in prop::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..8),
-    ) {
-        let mut bytes = serde_json::to_vec(&SAMPLES[sample % SAMPLES.len()].1).unwrap_or_default();
-        for (at, op, byte) in &edits {
-            mutate_bytes(&mut bytes, *at, *op, *byte);
-        }
-        if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
-            check(v)?;
-        }
-    }
-}
+sagewatch::fuzz_handler!(check);

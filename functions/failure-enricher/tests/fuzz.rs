@@ -15,17 +15,10 @@ use sagewatch::events::JobType;
 use sagewatch::notify::MemoryNotifier;
 use sagewatch::output::MemorySink;
 use sagewatch::target::Target;
-use sagewatch::testing::fuzz::{config, json_value, mutate, mutate_bytes, SAMPLES};
+use sagewatch::testing::fuzz::block_on;
 use serde_json::Value;
-use std::sync::LazyLock;
 use std::sync::Mutex;
 
-static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-});
 
 /// Every job exists and failed; every stream is empty; calls are counted.
 #[derive(Default)]
@@ -83,7 +76,7 @@ fn check(payload: Value) -> Result<(), TestCaseError> {
             claims: None,
         },
     };
-    let out = RUNTIME.block_on(e.handle(LambdaEvent::new(payload, Context::default())));
+    let out = block_on(e.handle(LambdaEvent::new(payload, Context::default())));
     if let Ok(Outcome::Rejected { reason, .. }) = &out {
         if reason == "invalid_input" {
             prop_assert_eq!(*aws.0.lock().unwrap(), 0);
@@ -94,37 +87,4 @@ fn check(payload: Value) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-proptest! {
-    #![proptest_config(config())]
-
-    #[test]
-    fn arbitrary_json(v in json_value()) {
-        check(v)?;
-    }
-
-    #[test]
-    fn mutated_samples(
-        sample in 0usize..1000,
-        edits in prop::collection::vec((any::<usize>(), any::<u8>(), json_value()), 1..6),
-    ) {
-        let mut v = SAMPLES[sample % SAMPLES.len()].1.clone();
-        for (index, op, replacement) in &edits {
-            mutate(&mut v, *index, *op, replacement);
-        }
-        check(v)?;
-    }
-
-    #[test]
-    fn byte_mutated_samples(
-        sample in 0usize..1000,
-        edits in prop::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..8),
-    ) {
-        let mut bytes = serde_json::to_vec(&SAMPLES[sample % SAMPLES.len()].1).unwrap_or_default();
-        for (at, op, byte) in &edits {
-            mutate_bytes(&mut bytes, *at, *op, *byte);
-        }
-        if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
-            check(v)?;
-        }
-    }
-}
+sagewatch::fuzz_handler!(check);

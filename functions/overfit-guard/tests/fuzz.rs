@@ -14,16 +14,9 @@ use sagewatch::error::AwsError;
 use sagewatch::notify::MemoryNotifier;
 use sagewatch::output::MemorySink;
 use sagewatch::status::Status;
-use sagewatch::testing::fuzz::{config, json_value, mutate, mutate_bytes, SAMPLES};
+use sagewatch::testing::fuzz::block_on;
 use serde_json::Value;
-use std::sync::{LazyLock, Mutex};
-
-static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-});
+use std::sync::Mutex;
 
 /// Every job exists, opted in, training for an hour: the most an input can make it do.
 #[derive(Default)]
@@ -78,7 +71,7 @@ fn check(payload: Value) -> Result<(), TestCaseError> {
             stopped_by: "fuzz".into(),
         },
     };
-    let out = RUNTIME.block_on(g.handle(LambdaEvent::new(payload, Context::default())));
+    let out = block_on(g.handle(LambdaEvent::new(payload, Context::default())));
     if let Ok(summary) = out {
         if summary
             .outcomes
@@ -92,37 +85,4 @@ fn check(payload: Value) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-proptest! {
-    #![proptest_config(config())]
-
-    #[test]
-    fn arbitrary_json(v in json_value()) {
-        check(v)?;
-    }
-
-    #[test]
-    fn mutated_samples(
-        sample in 0usize..1000,
-        edits in prop::collection::vec((any::<usize>(), any::<u8>(), json_value()), 1..6),
-    ) {
-        let mut v = SAMPLES[sample % SAMPLES.len()].1.clone();
-        for (index, op, replacement) in &edits {
-            mutate(&mut v, *index, *op, replacement);
-        }
-        check(v)?;
-    }
-
-    #[test]
-    fn byte_mutated_samples(
-        sample in 0usize..1000,
-        edits in prop::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..8),
-    ) {
-        let mut bytes = serde_json::to_vec(&SAMPLES[sample % SAMPLES.len()].1).unwrap_or_default();
-        for (at, op, byte) in &edits {
-            mutate_bytes(&mut bytes, *at, *op, *byte);
-        }
-        if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
-            check(v)?;
-        }
-    }
-}
+sagewatch::fuzz_handler!(check);

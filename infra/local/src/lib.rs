@@ -411,27 +411,55 @@ impl Intercept for CallCounter {
     }
 }
 
-/// Fault injection for "the write committed, its answer was lost": the first `times` answers
-/// to `operation` (e.g. `"PutItem"`) are replaced by an HTTP 500 after the emulator has
-/// carried the request out, so the SDK retries a request that already took effect. Attach it
-/// to a client config like [`CallCounter`]; clones share the count.
+/// The faults left for one operation (shared by clones): the counter behind [`LoseAnswers`]
+/// and [`FailCalls`].
 #[derive(Clone, Debug)]
-pub struct LoseAnswers {
+struct Faults {
     operation: &'static str,
     left: Arc<Mutex<usize>>,
 }
 
-impl LoseAnswers {
-    pub fn new(operation: &'static str, times: usize) -> Self {
-        LoseAnswers {
+impl Faults {
+    fn new(operation: &'static str, times: usize) -> Self {
+        Faults {
             operation,
             left: Arc::new(Mutex::new(times)),
         }
     }
 
+    fn left(&self) -> usize {
+        *lock(&self.left)
+    }
+
+    /// Whether this call of the operation gets a fault (and one fewer is left).
+    fn take(&self, cfg: &ConfigBag) -> bool {
+        let this_operation = cfg
+            .load::<Metadata>()
+            .is_some_and(|m| m.name() == self.operation);
+        let mut left = lock(&self.left);
+        if this_operation && *left > 0 {
+            *left -= 1;
+            return true;
+        }
+        false
+    }
+}
+
+/// Fault injection for "the write committed, its answer was lost": the first `times` answers
+/// to `operation` (e.g. `"PutItem"`) are replaced by an HTTP 500 after the emulator has
+/// carried the request out, so the SDK retries a request that already took effect. Attach it
+/// to a client config like [`CallCounter`]; clones share the count.
+#[derive(Clone, Debug)]
+pub struct LoseAnswers(Faults);
+
+impl LoseAnswers {
+    pub fn new(operation: &'static str, times: usize) -> Self {
+        LoseAnswers(Faults::new(operation, times))
+    }
+
     /// Answers still to be lost.
     pub fn left(&self) -> usize {
-        *lock(&self.left)
+        self.0.left()
     }
 }
 
@@ -446,12 +474,7 @@ impl Intercept for LoseAnswers {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let this_operation = cfg
-            .load::<Metadata>()
-            .is_some_and(|m| m.name() == self.operation);
-        let mut left = lock(&self.left);
-        if this_operation && *left > 0 {
-            *left -= 1;
+        if self.0.take(cfg) {
             let response = context.response_mut();
             *response.status_mut() = 500u16.try_into()?;
             *response.body_mut() = aws_smithy_types::body::SdkBody::from(
@@ -466,22 +489,16 @@ impl Intercept for LoseAnswers {
 /// `operation` fail before they are sent, as a connection failure does (the SDK does not
 /// retry it; the caller sees a passing `Unavailable` error).
 #[derive(Clone, Debug)]
-pub struct FailCalls {
-    operation: &'static str,
-    left: Arc<Mutex<usize>>,
-}
+pub struct FailCalls(Faults);
 
 impl FailCalls {
     pub fn new(operation: &'static str, times: usize) -> Self {
-        FailCalls {
-            operation,
-            left: Arc::new(Mutex::new(times)),
-        }
+        FailCalls(Faults::new(operation, times))
     }
 
     /// Failures still to come.
     pub fn left(&self) -> usize {
-        *lock(&self.left)
+        self.0.left()
     }
 }
 
@@ -496,13 +513,8 @@ impl Intercept for FailCalls {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let this_operation = cfg
-            .load::<Metadata>()
-            .is_some_and(|m| m.name() == self.operation);
-        let mut left = lock(&self.left);
-        if this_operation && *left > 0 {
-            *left -= 1;
-            return Err(format!("injected: {} failed before it was sent", self.operation).into());
+        if self.0.take(cfg) {
+            return Err(format!("injected: {} failed before it was sent", self.0.operation).into());
         }
         Ok(())
     }

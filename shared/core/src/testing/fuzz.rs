@@ -5,6 +5,7 @@
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use serde_json::{json, Map, Value};
+use std::future::Future;
 use std::sync::LazyLock;
 
 pub fn config() -> Config {
@@ -215,4 +216,67 @@ pub fn mutate_bytes(bytes: &mut Vec<u8>, at: usize, op: u8, byte: u8) {
             bytes.extend_from_slice(&tail[..tail.len().min(64)]);
         }
     }
+}
+
+/// Runs a handler's future on one current-thread runtime shared by the cases of a test binary
+/// (a runtime per case would dominate the run).
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("test runtime: {e}"))
+    });
+    RUNTIME.block_on(future)
+}
+
+/// The three properties every handler fuzz target runs, on `$check: fn(Value) -> Result<(),
+/// TestCaseError>` (which feeds the payload to the handler and asserts what must hold):
+/// arbitrary JSON, samples mutated by JSON path, samples mutated by byte.
+#[macro_export]
+macro_rules! fuzz_handler {
+    ($check:path) => {
+        proptest::proptest! {
+            #![proptest_config($crate::testing::fuzz::config())]
+
+            #[test]
+            fn arbitrary_json(v in $crate::testing::fuzz::json_value()) {
+                $check(v)?;
+            }
+
+            #[test]
+            fn mutated_samples(
+                sample in 0usize..1000,
+                edits in proptest::collection::vec(
+                    (proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>(), $crate::testing::fuzz::json_value()),
+                    1..6,
+                ),
+            ) {
+                let samples = &$crate::testing::fuzz::SAMPLES;
+                let mut v = samples[sample % samples.len()].1.clone();
+                for (index, op, replacement) in &edits {
+                    $crate::testing::fuzz::mutate(&mut v, *index, *op, replacement);
+                }
+                $check(v)?;
+            }
+
+            #[test]
+            fn byte_mutated_samples(
+                sample in 0usize..1000,
+                edits in proptest::collection::vec(
+                    (proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>(), proptest::prelude::any::<u8>()),
+                    1..8,
+                ),
+            ) {
+                let samples = &$crate::testing::fuzz::SAMPLES;
+                let mut bytes = serde_json::to_vec(&samples[sample % samples.len()].1).unwrap_or_default();
+                for (at, op, byte) in &edits {
+                    $crate::testing::fuzz::mutate_bytes(&mut bytes, *at, *op, *byte);
+                }
+                if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+                    $check(v)?;
+                }
+            }
+        }
+    };
 }

@@ -344,10 +344,15 @@ mod tests {
         // A request that cannot be built (an invalid region) is permanent: never retried into
         // the dead-letter queue.
         assert_eq!(
-            kind(SdkError::construction_failure("invalid region `not a region`")),
+            kind(SdkError::construction_failure(
+                "invalid region `not a region`"
+            )),
             ErrorKind::Validation
         );
-        assert_eq!(kind(SdkError::timeout_error("slow")), ErrorKind::Unavailable);
+        assert_eq!(
+            kind(SdkError::timeout_error("slow")),
+            ErrorKind::Unavailable
+        );
     }
 
     #[test]

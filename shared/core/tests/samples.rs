@@ -34,7 +34,10 @@ const EVENT_SAMPLES: &[(&str, &str)] = &[
     ),
     ("endpoint-state-change.json", "Endpoint"),
     // endpoint-guard: a 2-variant endpoint InService, then Deleting; its schedule input.
-    ("endpoint-state-change-in-service-2-variants.json", "Endpoint"),
+    (
+        "endpoint-state-change-in-service-2-variants.json",
+        "Endpoint",
+    ),
     ("endpoint-state-change-deleting.json", "Endpoint"),
     ("endpoint-guard-idle-check.json", "Other"),
     (

@@ -56,8 +56,14 @@ const SAMPLES: &[(&str, &[Route])] = &[
     ("cloudtrail-api-call.json", &[ApiCall]),
     ("endpoint-deployment-state-change.json", &[StateChange]),
     ("endpoint-state-change.json", &[StateChange, EndpointState]),
-    ("endpoint-state-change-in-service-2-variants.json", &[StateChange, EndpointState]),
-    ("endpoint-state-change-deleting.json", &[StateChange, EndpointState]),
+    (
+        "endpoint-state-change-in-service-2-variants.json",
+        &[StateChange, EndpointState],
+    ),
+    (
+        "endpoint-state-change-deleting.json",
+        &[StateChange, EndpointState],
+    ),
     // endpoint-guard's schedule input (source aws.events): no SageMaker rule.
     ("endpoint-guard-idle-check.json", &[]),
     // HyperPod's detail-types end in neither "State Change" nor "Status Change".

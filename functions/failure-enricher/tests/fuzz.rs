@@ -19,7 +19,6 @@ use sagewatch::testing::fuzz::block_on;
 use serde_json::Value;
 use std::sync::Mutex;
 
-
 /// Every job exists and failed; every stream is empty; calls are counted.
 #[derive(Default)]
 struct AnyJob(Mutex<usize>);

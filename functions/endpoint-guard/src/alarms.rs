@@ -149,10 +149,10 @@ pub const DEFINITIONS: &[Definition] = &[
             invocations("Invocations", Stat::Sum), Applies::Every, Scale::None, 1.0,
             (900, 4, 4), LT, "breaching")
     },
-    def("4xx-rate", "Invocation4XXErrors", "client error rate (% of invocations answered 4XX)",
+    def("4xx", "Invocation4XXErrors", "client error rate (% of invocations answered 4XX)",
         Measure::RatePercent { errors: "Invocation4XXErrors" }, Applies::Every, Scale::None,
         5.0, (300, 1, 1), GT, "notBreaching"),
-    def("5xx-rate", "Invocation5XXErrors", "model error rate (% of invocations answered 5XX)",
+    def("5xx", "Invocation5XXErrors", "model error rate (% of invocations answered 5XX)",
         Measure::RatePercent { errors: "Invocation5XXErrors" }, Applies::Every, Scale::None,
         1.0, (300, 1, 1), GT, "notBreaching"),
     def("invocations-per-instance", "InvocationsPerInstance",

@@ -193,8 +193,8 @@ const PER_CPU_VARIANT: &[&str] = &[
     "memory",
     "disk",
     "invocations-high",
-    "4xx-rate",
-    "5xx-rate",
+    "4xx",
+    "5xx",
     "invocations-per-instance",
     "model-latency",
     "overhead-latency",
@@ -278,7 +278,7 @@ async fn alarms_follow_a_two_variant_endpoint_through_update_and_delete() {
     assert_eq!(latency["actions"], json!([f.inbox.topic_arn]));
     assert_eq!(latency["ok_actions"], json!([f.inbox.topic_arn]));
     // The error rate is metric math over Invocations.
-    let rate = &first[&format!("{prefix}cpu-5xx-rate")];
+    let rate = &first[&format!("{prefix}cpu-5xx")];
     let ids: Vec<&str> = rate["metrics"]
         .as_array()
         .unwrap()

@@ -6,7 +6,7 @@
 //! variants is never idle.
 
 use crate::alarms::Variant;
-use crate::ports::Series;
+use crate::ports::{EndpointView, Series};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -67,15 +67,18 @@ pub struct IdleEndpoint {
 
 /// The idle endpoint, or `None` when it is busy, too young or serverless only.
 pub fn assess(
-    endpoint: &str,
-    config_name: Option<&str>,
-    created: Option<DateTime<Utc>>,
-    variants: &[Variant],
+    view: &EndpointView,
     sums: &HashMap<Series, f64>,
     now: DateTime<Utc>,
     lookback: Duration,
     prices: &BTreeMap<String, f64>,
 ) -> Option<IdleEndpoint> {
+    let (endpoint, config_name, created, variants) = (
+        view.name.as_str(),
+        view.config_name.as_deref(),
+        view.creation_time,
+        view.variants.as_slice(),
+    );
     let since = now - lookback;
     // Unknown creation time: not provably old enough.
     if created.is_none_or(|c| c > since) {
@@ -159,6 +162,17 @@ mod tests {
         }
     }
 
+    fn view(created: Option<DateTime<Utc>>, variants: &[Variant]) -> EndpointView {
+        EndpointView {
+            name: "e".into(),
+            arn: None,
+            config_name: Some("c".into()),
+            status: "InService".into(),
+            creation_time: created,
+            variants: variants.to_vec(),
+        }
+    }
+
     #[test]
     fn idle_only_when_old_enough_unused_and_billed() {
         let now = Utc::now();
@@ -174,7 +188,7 @@ mod tests {
         ]
         .into();
         let none = HashMap::new();
-        let idle = assess("e", Some("c"), old, &variants, &none, now, day, &prices).unwrap();
+        let idle = assess(&view(old, &variants), &none, now, day, &prices).unwrap();
         assert_eq!(idle.instance_hours, 72.0);
         assert!((idle.estimated_cost.unwrap() - (48.0 * 1.5 + 24.0 * 0.1)).abs() < 1e-9);
         assert_eq!(idle.instance_type, "ml.g5.xlarge+ml.m5.large");
@@ -186,25 +200,19 @@ mod tests {
             3.0,
         )]
         .into();
-        assert!(assess("e", None, old, &variants, &busy, now, day, &prices).is_none());
+        assert!(assess(&view(old, &variants), &busy, now, day, &prices).is_none());
         assert!(assess(
-            "e",
-            None,
-            Some(now - Duration::hours(2)),
-            &variants,
+            &view(Some(now - Duration::hours(2)), &variants),
             &none,
             now,
             day,
             &prices
         )
         .is_none());
-        assert!(assess("e", None, None, &variants, &none, now, day, &prices).is_none());
-        assert!(assess("e", None, old, &[v("s", None, 0)], &none, now, day, &prices).is_none());
+        assert!(assess(&view(None, &variants), &none, now, day, &prices).is_none());
+        assert!(assess(&view(old, &[v("s", None, 0)]), &none, now, day, &prices).is_none());
         let unpriced = assess(
-            "e",
-            None,
-            old,
-            &[v("x", Some("ml.c5.large"), 1)],
+            &view(old, &[v("x", Some("ml.c5.large"), 1)]),
             &none,
             now,
             day,

@@ -377,16 +377,8 @@ impl<E: Endpoints, A: Alarms, M: Metrics, N: Notifier, S: Sink> Guard<E, A, M, N
         }
         let mut idle = Vec::new();
         for v in &views {
-            let Some(mut found) = assess(
-                &v.name,
-                v.config_name.as_deref(),
-                v.creation_time,
-                &v.variants,
-                &sums,
-                now,
-                self.config.lookback,
-                &self.config.prices,
-            ) else {
+            let Some(mut found) = assess(v, &sums, now, self.config.lookback, &self.config.prices)
+            else {
                 continue;
             };
             let tags = match &v.arn {

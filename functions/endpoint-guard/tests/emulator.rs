@@ -333,7 +333,7 @@ async fn alarms_follow_a_two_variant_endpoint_through_update_and_delete() {
         .await;
     assert_eq!(
         f.alarms(&prefix).await.keys().cloned().collect::<Vec<_>>(),
-        [neighbour.clone()]
+        vec![neighbour]
     );
     assert_eq!(f.alarms("team-alarm-").await.len(), 1);
     let counts = f.calls.counts();

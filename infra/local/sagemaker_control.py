@@ -22,7 +22,7 @@ from sagemaker_patches import KINDS, LOCK, NOT_FOUND, Kind, mark_created, servic
 DEFAULT_ACCOUNT = "123456789012"
 DEFAULT_REGION = "us-east-1"
 
-__all__ = ["DEFAULT_ACCOUNT", "DEFAULT_REGION", "KINDS", "ControlError", "describe", "seed"]
+__all__ = ["DEFAULT_ACCOUNT", "DEFAULT_REGION", "KINDS", "ControlError", "describe", "patch_endpoint", "seed"]
 
 
 class ControlError(Exception):
@@ -221,3 +221,25 @@ def describe(kind_key: str, name: str, region: str = DEFAULT_REGION, account: st
         shape = kind.output_shape()
         doc = {k: v for k, v in raw.items() if k in shape.members}
         return _convert_out(doc, shape)
+
+
+# Endpoints: moto creates them InService with CreationTime now; an idle check needs endpoints
+# older than its look-back. Only the times can be set (status comes from the SageMaker calls).
+ENDPOINT_TIMES = {"CreationTime": "creation_time", "LastModifiedTime": "last_modified_time"}
+
+
+def patch_endpoint(name: str, patch: dict[str, Any], region: str = DEFAULT_REGION,
+                   account: str = DEFAULT_ACCOUNT) -> dict[str, Any]:
+    """Sets an existing endpoint's CreationTime / LastModifiedTime (epoch seconds or ISO-8601)."""
+    unknown = sorted(set(patch) - set(ENDPOINT_TIMES))
+    if unknown:
+        raise ControlError(400, f"only {sorted(ENDPOINT_TIMES)} can be set, not {unknown}")
+    backend = sagemaker_backends[account][region]
+    with LOCK:
+        endpoint = backend.endpoints.get(name)
+        if endpoint is None:
+            raise ControlError(404, f"no endpoint {name!r} in {account}/{region}")
+        for field, attr in ENDPOINT_TIMES.items():
+            if field in patch:
+                setattr(endpoint, attr, _parse_time(patch[field], field))
+        return {"EndpointName": name, **{f: getattr(endpoint, a).isoformat() + "Z" for f, a in ENDPOINT_TIMES.items()}}

@@ -151,7 +151,7 @@ pub struct Guard<E, A, M, N, S> {
 pub struct AlarmSync {
     pub endpoint: String,
     pub status: String,
-    /// `ensured`, `removed`, `opted_out`, `ignored`, `invalid`.
+    /// `ensured`, `removed`, `opted_out`, `ignored`, `other_account`, `invalid`.
     pub decision: String,
     pub put: Vec<String>,
     pub deleted: Vec<String>,
@@ -179,6 +179,10 @@ fn retry(e: AwsError) -> Error {
 
 impl<E: Endpoints, A: Alarms, M: Metrics, N: Notifier, S: Sink> Guard<E, A, M, N, S> {
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Summary, Error> {
+        let home = self
+            .config
+            .common
+            .home_account(&event.context.invoked_function_arn);
         let payload = event.payload;
         let is_idle_check = payload.get("action").and_then(Value::as_str) == Some(IDLE_CHECK)
             || payload.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event");
@@ -186,11 +190,12 @@ impl<E: Endpoints, A: Alarms, M: Metrics, N: Notifier, S: Sink> Guard<E, A, M, N
             return self.idle_check().await.map(Summary::Idle);
         }
         let parsed = SageMakerEvent::from_value(payload);
-        let endpoint = match parsed {
+        let (account, endpoint) = match parsed {
             Ok(SageMakerEvent {
                 detail: Detail::Endpoint(e),
+                account,
                 ..
-            }) => e,
+            }) => (account, e),
             Ok(other) => {
                 return Ok(self.invalid(
                     "unexpected_event",
@@ -209,6 +214,19 @@ impl<E: Endpoints, A: Alarms, M: Metrics, N: Notifier, S: Sink> Guard<E, A, M, N
         else {
             return Ok(self.invalid("malformed_event", "the event has no EndpointName"));
         };
+        // Alarms live in the function's own account: an endpoint of another account (a
+        // monitoring bus) must not touch a same-named endpoint's alarms here.
+        if let (Some(from), Some(home)) = (account.as_deref(), home.as_deref()) {
+            if from != home {
+                let sync = AlarmSync {
+                    endpoint: name,
+                    status: format!("account {from} is not this function's account {home}"),
+                    decision: "other_account".into(),
+                    ..AlarmSync::default()
+                };
+                return Ok(Summary::Alarms(self.report(sync)));
+            }
+        }
         let overrides = Overrides::from_tags(&endpoint.tags, &self.config.latency_statistic);
         let status = endpoint
             .endpoint_status

@@ -211,3 +211,27 @@ async fn a_throttled_put_fails_the_delivery_for_a_retry() {
         1
     );
 }
+
+#[tokio::test]
+async fn another_accounts_endpoint_touches_no_alarm_here() {
+    let fake = Fake::default();
+    let g = guard(&fake, |c| {
+        c.common.home_account = Some("999999999999".into())
+    });
+    let Summary::Alarms(sync) = run(&g, sample("endpoint-state-change-deleting.json"))
+        .await
+        .unwrap()
+    else {
+        panic!("not an alarm sync")
+    };
+    assert_eq!(sync.decision, "other_account");
+    assert!(fake.calls.all().is_empty(), "{:?}", fake.calls.all());
+    // The same event in its own account removes the endpoint's alarms.
+    let g = guard(&fake, |c| {
+        c.common.home_account = Some("123456789012".into())
+    });
+    run(&g, sample("endpoint-state-change-deleting.json"))
+        .await
+        .unwrap();
+    assert_eq!(fake.calls.all(), ["DescribeAlarms"]);
+}

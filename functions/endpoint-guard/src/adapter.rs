@@ -220,6 +220,74 @@ fn endpoint_dims(dims: &[cw::types::Dimension]) -> impl Iterator<Item = String> 
         .filter_map(|d| d.value().map(str::to_owned))
 }
 
+fn metric_ref(m: &cw::types::Metric) -> Option<MetricRef> {
+    Some(MetricRef {
+        namespace: m.namespace()?.to_owned(),
+        metric: m.metric_name()?.to_owned(),
+        dimensions: m
+            .dimensions()
+            .iter()
+            .filter_map(|d| Some((d.name()?.to_owned(), d.value()?.to_owned())))
+            .collect(),
+    })
+}
+
+/// A DescribeAlarms answer as the [`Alarm`] it would be, if it has one of our two shapes.
+fn read_back(a: &cw::types::MetricAlarm) -> Option<Alarm> {
+    let (metric, period) = if a.metrics().is_empty() {
+        let statistic = match (a.statistic(), a.extended_statistic()) {
+            (Some(s), _) => Statistic::Simple(s.as_str().to_owned()),
+            (None, Some(e)) => Statistic::Extended(e.to_owned()),
+            (None, None) => return None,
+        };
+        let metric = MetricRef {
+            namespace: a.namespace()?.to_owned(),
+            metric: a.metric_name()?.to_owned(),
+            dimensions: a
+                .dimensions()
+                .iter()
+                .filter_map(|d| Some((d.name()?.to_owned(), d.value()?.to_owned())))
+                .collect(),
+        };
+        (AlarmMetric::Single { metric, statistic }, a.period()?)
+    } else {
+        let stat_of = |id: &str| {
+            a.metrics()
+                .iter()
+                .find(|q| q.id() == Some(id))
+                .and_then(|q| q.metric_stat())
+        };
+        let (m1, m2) = (stat_of("m1")?, stat_of("m2")?);
+        let expression = a
+            .metrics()
+            .iter()
+            .find(|q| q.id() == Some("e1"))?
+            .expression();
+        if expression != Some(RATE_EXPRESSION) {
+            return None;
+        }
+        let rate = AlarmMetric::Rate {
+            errors: metric_ref(m1.metric()?)?,
+            invocations: metric_ref(m2.metric()?)?,
+        };
+        (rate, m1.period()?)
+    };
+    Some(
+        Alarm {
+            name: a.alarm_name()?.to_owned(),
+            description: a.alarm_description().unwrap_or_default().to_owned(),
+            metric,
+            period,
+            evaluation_periods: a.evaluation_periods()?,
+            datapoints_to_alarm: a.datapoints_to_alarm().or(a.evaluation_periods())?,
+            threshold: a.threshold()?,
+            comparison: a.comparison_operator()?.as_str().to_owned(),
+            treat_missing_data: a.treat_missing_data().unwrap_or("missing").to_owned(),
+        }
+        .normalized(),
+    )
+}
+
 impl Alarms for CloudWatch {
     async fn list(&self, prefix: &str) -> Result<Vec<ExistingAlarm>, AwsError> {
         let mut out = Vec::new();
@@ -245,6 +313,8 @@ impl Alarms for CloudWatch {
                 out.push(ExistingAlarm {
                     name: name.to_owned(),
                     endpoints,
+                    definition: read_back(a),
+                    actions: (a.alarm_actions().to_vec(), a.ok_actions().to_vec()),
                 });
             }
             token = page.next_token().map(str::to_owned);

@@ -223,6 +223,24 @@ pub struct Alarm {
     pub treat_missing_data: String,
 }
 
+impl Alarm {
+    /// The same alarm with dimensions in one order (CloudWatch may answer in another).
+    pub fn normalized(mut self) -> Alarm {
+        let sort = |m: &mut MetricRef| m.dimensions.sort();
+        match &mut self.metric {
+            AlarmMetric::Single { metric, .. } => sort(metric),
+            AlarmMetric::Rate {
+                errors,
+                invocations,
+            } => {
+                sort(errors);
+                sort(invocations);
+            }
+        }
+        self
+    }
+}
+
 /// The expression of a rate alarm (also what the template's alarm says).
 pub const RATE_EXPRESSION: &str = "IF(m2 > 0, 100 * m1 / m2, 0)";
 

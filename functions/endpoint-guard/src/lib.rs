@@ -154,6 +154,8 @@ pub struct AlarmSync {
     /// `ensured`, `removed`, `opted_out`, `ignored`, `other_account`, `invalid`.
     pub decision: String,
     pub put: Vec<String>,
+    /// Alarms already as wanted (not written again).
+    pub unchanged: usize,
     pub deleted: Vec<String>,
     pub skipped: Vec<Skipped>,
     pub ignored_tags: Vec<String>,
@@ -316,7 +318,18 @@ impl<E: Endpoints, A: Alarms, M: Metrics, N: Notifier, S: Sink> Guard<E, A, M, N
         let existing = self.alarms.list(&prefix).await.map_err(retry)?;
         let wanted_names: BTreeSet<&str> = wanted.iter().map(|a| a.name.as_str()).collect();
         let actions = [self.config.alerts_topic_arn.clone()];
+        let want_actions = (actions.to_vec(), actions.to_vec());
         for alarm in &wanted {
+            // Unchanged (same definition and actions): nothing to write.
+            let same = existing.iter().any(|e| {
+                e.name == alarm.name
+                    && e.actions == want_actions
+                    && e.definition.as_ref() == Some(&alarm.clone().normalized())
+            });
+            if same {
+                sync.unchanged += 1;
+                continue;
+            }
             self.alarms.put(alarm, &actions).await.map_err(retry)?;
             sync.put.push(alarm.name.clone());
         }
@@ -347,6 +360,7 @@ impl<E: Endpoints, A: Alarms, M: Metrics, N: Notifier, S: Sink> Guard<E, A, M, N
             .property("endpoint", &sync.endpoint)
             .property("status", &sync.status)
             .property("put", &sync.put)
+            .property("unchanged", sync.unchanged)
             .property("deleted", &sync.deleted);
         if !sync.skipped.is_empty() {
             m.property("skipped", &sync.skipped);

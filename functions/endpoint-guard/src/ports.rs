@@ -50,10 +50,15 @@ pub trait Endpoints: Send + Sync {
 }
 
 /// An existing alarm: its name and the EndpointName dimension values of its metrics.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ExistingAlarm {
     pub name: String,
     pub endpoints: Vec<String>,
+    /// What DescribeAlarms says it is, when it can be read back as one of ours (compared
+    /// with the wanted alarm: an unchanged one is not put again).
+    pub definition: Option<Alarm>,
+    /// Its ALARM and OK actions.
+    pub actions: (Vec<String>, Vec<String>),
 }
 
 pub trait Alarms: Send + Sync {

@@ -302,7 +302,20 @@ async fn alarms_follow_a_two_variant_endpoint_through_update_and_delete() {
     f.calls.reset();
     f.run(in_service.clone()).await;
     assert_eq!(f.alarms(&prefix).await, first);
-    assert_eq!(f.calls.counts().get("DeleteAlarms"), None);
+    let counts = f.calls.counts();
+    assert_eq!(counts.get("DeleteAlarms"), None, "{counts:?}");
+    // Read back equal to what it would put: not written again.
+    assert_eq!(counts.get("PutMetricAlarm"), None, "{counts:?}");
+
+    // A changed override is written again: only the two model-latency alarms.
+    f.calls.reset();
+    let mut changed = in_service.clone();
+    changed["detail"]["Tags"]["sagewatch:latency-p90-ms"] = json!("900");
+    f.run(changed).await;
+    let counts = f.calls.counts();
+    assert_eq!(counts.get("PutMetricAlarm"), Some(&2), "{counts:?}");
+    let latency = &f.alarms(&prefix).await[&format!("{prefix}gpu-model-latency")];
+    assert_eq!(latency["threshold"], json!(900_000.0));
 
     // An update that drops the GPU variant deletes exactly its alarms.
     let cpu_only = f
@@ -325,7 +338,10 @@ async fn alarms_follow_a_two_variant_endpoint_through_update_and_delete() {
     want_cpu.push(neighbour.clone());
     want_cpu.sort();
     assert_eq!(after_update.keys().cloned().collect::<Vec<_>>(), want_cpu);
-    assert_eq!(f.calls.counts().get("DeleteAlarms"), Some(&1));
+    let counts = f.calls.counts();
+    assert_eq!(counts.get("DeleteAlarms"), Some(&1), "{counts:?}");
+    // The event's 800 ms again: the cpu variant's model-latency alarm only.
+    assert_eq!(counts.get("PutMetricAlarm"), Some(&1), "{counts:?}");
 
     // Deleting removes the rest; the neighbour and the team's alarm stay.
     f.calls.reset();

@@ -97,6 +97,9 @@ invoke event-augmenter events/training-job-state-change-stopping.json "event-aug
 invoke event-augmenter events/sqs-batch-training-job-state-change.json "event-augmenter: an SQS batch (partial batch response)"
 invoke event-augmenter events/cloudtrail-api-call.json "event-augmenter: a StopTrainingJob call seen by CloudTrail (ApiCalls + audit line)"
 
+# endpoint-guard: alarms follow a 2-variant endpoint; an idle check and its digest.
+bash infra/local/demo_guard.sh "$ENDPOINT" "$INVOKE_PORT"
+
 step "What the functions did"
 "$PY" infra/local/demo_scenario.py show "$ENDPOINT"
 step "EMF metric lines the functions wrote (CloudWatch turns these into metrics)"

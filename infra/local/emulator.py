@@ -200,6 +200,21 @@ def _json_response(start_response: Any, status: int, doc: Any) -> list[bytes]:
     return [body]
 
 
+def _body(environ: dict[str, Any]) -> dict[str, Any]:
+    """A control request's JSON object body (empty: {})."""
+    import sagemaker_control
+
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    try:
+        patch = json.loads(raw) if raw.strip() else {}
+    except ValueError as e:
+        raise sagemaker_control.ControlError(400, f"body is not JSON: {e}")
+    if not isinstance(patch, dict):
+        raise sagemaker_control.ControlError(400, "body must be a JSON object")
+    return patch
+
+
 def control(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
     import sagemaker_control as sagemaker_ext  # the control API's SageMaker half
 
@@ -224,16 +239,11 @@ def control(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
                 )
                 return _json_response(start_response, 200, doc)
             if method == "POST":
-                length = int(environ.get("CONTENT_LENGTH") or 0)
-                raw = environ["wsgi.input"].read(length) if length else b""
-                try:
-                    patch = json.loads(raw) if raw.strip() else {}
-                except ValueError as e:
-                    raise sagemaker_ext.ControlError(400, f"body is not JSON: {e}")
-                if not isinstance(patch, dict):
-                    raise sagemaker_ext.ControlError(400, "body must be a JSON object")
-                return _json_response(start_response, 200, sagemaker_ext.seed(kind, parts[2], patch))
+                return _json_response(start_response, 200, sagemaker_ext.seed(kind, parts[2], _body(environ)))
             raise sagemaker_ext.ControlError(405, f"{method} not allowed")
+        # An endpoint's times (the idle check ignores endpoints younger than its look-back).
+        if len(parts) == 3 and parts[:2] == ["sagemaker", "endpoints"] and method == "POST":
+            return _json_response(start_response, 200, sagemaker_ext.patch_endpoint(parts[2], _body(environ)))
         raise sagemaker_ext.ControlError(404, f"no control route {environ.get('PATH_INFO')}")
     except sagemaker_ext.ControlError as e:
         return _json_response(start_response, e.status, {"ok": False, "error": str(e)})

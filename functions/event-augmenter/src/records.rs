@@ -178,13 +178,13 @@ impl JobReport {
         m
     }
 
-    /// One JSON line; the per-host breakdown is dropped (and counted) if the line would be
-    /// too large for one log event.
+    /// One JSON line; the per-host breakdown is dropped (and counted) first if the line would
+    /// pass the report cap (which would otherwise drop the largest field by its own rule).
     pub fn report_line(&self) -> String {
         let value = serde_json::to_value(self).unwrap_or(Value::Null);
-        let line = report::render(Kind::JobSummary, value.clone());
-        if line.len() <= sagewatch::emf::MAX_LINE_BYTES {
-            return line;
+        // `sagewatch_event` and the braces add well under 64 bytes to the fields' JSON.
+        if value.to_string().len() + 64 <= report::MAX_REPORT_BYTES {
+            return report::render(Kind::JobSummary, value);
         }
         let mut value = value;
         if let Value::Object(map) = &mut value {

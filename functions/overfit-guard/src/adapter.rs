@@ -73,8 +73,9 @@ fn metric_of(m: &cw::types::Metric) -> AlarmMetric {
     }
 }
 
+/// SDK times get the range check event times get (before 2000 or past tomorrow: `None`).
 fn to_chrono(t: Option<&sm::primitives::DateTime>) -> Option<DateTime<Utc>> {
-    t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+    t.and_then(|t| sagewatch::time::from_epoch_parts(t.secs(), t.subsec_nanos()))
 }
 
 impl TrainingJobs for SageMakerJobs {

@@ -137,6 +137,9 @@ mod tests {
         std::env::set_var("SAGEWATCH_DEDUPE_TABLE", "t");
         std::env::set_var("SAGEWATCH_DEDUPE_TTL_DAYS", "0");
         assert!(ClaimTable::from_env(&Env).is_err());
+        // Large enough to overflow `now + Duration::days(ttl)` if it were accepted.
+        std::env::set_var("SAGEWATCH_DEDUPE_TTL_DAYS", "4000000000");
+        assert!(ClaimTable::from_env(&Env).is_err());
         std::env::set_var("SAGEWATCH_DEDUPE_TTL_DAYS", "7");
         assert_eq!(
             ClaimTable::required(&Env),

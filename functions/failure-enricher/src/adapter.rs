@@ -1,6 +1,7 @@
 //! The ports with the AWS SDK: SageMaker Describe*Job and CloudWatch Logs DescribeLogStreams /
 //! GetLogEvents, in the job's account (through an assumed role when it is another one).
 
+use crate::endpoint::{EndpointFacts, Variant};
 use crate::job::JobFacts;
 use crate::logs::{LogEvent, StreamInfo, MAX_STREAM_PAGES};
 use crate::ports::{Jobs, LogPage, Logs};
@@ -108,6 +109,58 @@ impl Jobs for JobAccounts {
             }
         }
     }
+
+    async fn describe_endpoint(
+        &self,
+        target: &Target,
+        name: &str,
+    ) -> Result<Option<EndpointFacts>, AwsError> {
+        let sm = self.clients.get(target).await.sagemaker;
+        let out = sm
+            .describe_endpoint()
+            .endpoint_name(name)
+            .send()
+            .await
+            .map_err(|e| from_sdk("DescribeEndpoint", &e));
+        Ok(found("DescribeEndpoint", out)?.map(|e| endpoint(name, &e)))
+    }
+}
+
+fn endpoint(
+    name: &str,
+    e: &sm::operation::describe_endpoint::DescribeEndpointOutput,
+) -> EndpointFacts {
+    // A failed update describes the variants it was deploying as pending; a failed creation
+    // may have no variants at all yet.
+    let variants = e
+        .production_variants()
+        .iter()
+        .map(|v| Variant {
+            name: v.variant_name().unwrap_or_default().to_owned(),
+            instance_type: v
+                .current_serverless_config()
+                .map(|_| "serverless".to_owned()),
+            instance_count: v.current_instance_count().map(i64::from),
+        })
+        .chain(e.pending_deployment_summary().into_iter().flat_map(|p| {
+            p.production_variants().iter().map(|v| Variant {
+                name: v.variant_name().unwrap_or_default().to_owned(),
+                instance_type: v.instance_type().map(|t| t.as_str().to_owned()),
+                instance_count: v.desired_instance_count().map(i64::from),
+            })
+        }))
+        .filter(|v| !v.name.is_empty())
+        .collect();
+    EndpointFacts {
+        name: e.endpoint_name().unwrap_or(name).to_owned(),
+        arn: e.endpoint_arn().map(str::to_owned),
+        status: e.endpoint_status().map(|s| s.as_str().to_owned()),
+        failure_reason: e.failure_reason().map(str::to_owned),
+        config_name: e.endpoint_config_name().map(str::to_owned),
+        variants,
+        creation_time: time(e.creation_time()),
+        last_modified_time: time(e.last_modified_time()),
+    }
 }
 
 fn training(
@@ -151,6 +204,15 @@ fn training(
         creation_time: time(j.creation_time()),
         start_time: time(j.training_start_time()),
         end_time: time(j.training_end_time()),
+        max_runtime_seconds: j
+            .stopping_condition()
+            .and_then(|s| s.max_runtime_in_seconds())
+            .map(i64::from),
+        max_wait_seconds: j
+            .stopping_condition()
+            .and_then(|s| s.max_wait_time_in_seconds())
+            .map(i64::from),
+        training_seconds: j.training_time_in_seconds().map(i64::from),
     }
 }
 
@@ -185,6 +247,7 @@ fn processing(
         creation_time: time(j.creation_time()),
         start_time: time(j.processing_start_time()),
         end_time: time(j.processing_end_time()),
+        ..JobFacts::default()
     }
 }
 
@@ -215,6 +278,7 @@ fn transform(
         creation_time: time(j.creation_time()),
         start_time: time(j.transform_start_time()),
         end_time: time(j.transform_end_time()),
+        ..JobFacts::default()
     }
 }
 

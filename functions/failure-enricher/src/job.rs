@@ -28,7 +28,25 @@ pub struct JobFacts {
     pub creation_time: Option<DateTime<Utc>>,
     pub start_time: Option<DateTime<Utc>>,
     pub end_time: Option<DateTime<Utc>>,
+    /// StoppingCondition (training): the limits a `Stopped` job may have hit.
+    pub max_runtime_seconds: Option<i64>,
+    pub max_wait_seconds: Option<i64>,
+    /// TrainingTimeInSeconds (training): what counts against MaxRuntimeInSeconds.
+    pub training_seconds: Option<i64>,
 }
+
+/// The `ResourceType` of the `Failures` metric and of the report.
+pub fn resource_type(job_type: JobType) -> &'static str {
+    match job_type {
+        JobType::Training => "TrainingJob",
+        JobType::Processing => "ProcessingJob",
+        JobType::Transform => "TransformJob",
+    }
+}
+
+/// SecondaryStatus values of a training job that SageMaker stopped at a time limit: a failure
+/// to report, unlike a job a person stopped (`Stopped`).
+pub const TIMEOUT_STATUSES: &[&str] = &["MaxRuntimeExceeded", "MaxWaitTimeExceeded"];
 
 impl JobFacts {
     /// Training jobs call their parameters hyperparameters; the others pass an environment.

@@ -13,13 +13,16 @@
 //! duplicate. A direct request always answers.
 
 pub mod adapter;
+pub mod endpoint;
 pub mod job;
 pub mod logs;
 pub mod ports;
 pub mod report;
 pub mod request;
+pub mod timeout;
 
 use chrono::Utc;
+use endpoint::EndpointRequest;
 use futures_util::future::join_all;
 use lambda_runtime::{Context, Error, LambdaEvent};
 use logs::{host_of_stream, LogBudget, Share, StreamInfo, StreamTail, MAX_PAGES_PER_HOST};
@@ -32,9 +35,11 @@ use sagewatch::config::{ClaimTable, Common};
 use sagewatch::emf::{MetricRecord, Unit};
 use sagewatch::env::Env;
 use sagewatch::error::{AwsError, ConfigError, RetryLater, RetryableFailure};
+use sagewatch::events::JobType;
 use sagewatch::notify::{Notification, Notifier};
 use sagewatch::output::Sink;
 use sagewatch::report::Kind;
+use sagewatch::status::Status;
 use sagewatch::target::Target;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -51,14 +56,39 @@ pub struct Config {
     pub claims: Option<ClaimTable>,
 }
 
+/// What delivery needs to know about a finished report, whatever its kind.
+struct Delivery {
+    /// The claim key's parts after the function's name.
+    key: Vec<String>,
+    /// The job's or endpoint's name (logs, `Outcome::Duplicate`).
+    name: String,
+    via: Via,
+    event_id: Option<String>,
+    resource_type: &'static str,
+    /// Jobs only: the legacy `FailedJobs` metric and the `job_type` attribute.
+    job_type: Option<JobType>,
+    account: Option<String>,
+    region: Option<String>,
+}
+
 /// The invocation's answer (a direct request gets its report back).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
-    Reported { report: Value },
-    Duplicate { job_name: String },
-    Ignored { reason: String },
-    Rejected { reason: String, detail: String },
+    Reported {
+        report: Value,
+    },
+    /// `job_name` is the job's or the endpoint's name.
+    Duplicate {
+        job_name: String,
+    },
+    Ignored {
+        reason: String,
+    },
+    Rejected {
+        reason: String,
+        detail: String,
+    },
 }
 
 pub struct Enricher<J, L, N, C, W> {
@@ -105,6 +135,19 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
             Ok(Input::Ignore { reason }) => {
                 debug!(%reason, "ignored");
                 Ok(Outcome::Ignored { reason })
+            }
+            Ok(Input::Endpoint(mut req)) => {
+                if req.account.is_none() {
+                    req.account = home.clone();
+                }
+                let name = req.name.clone();
+                match self.triage_endpoint(req, home.as_deref(), &context).await {
+                    Ok(outcome) => Ok(outcome),
+                    Err(RetryLater::Aws(e)) if !e.is_retryable() => {
+                        Ok(self.reject("aws_permanent_error", e.to_string(), Some(&name)))
+                    }
+                    Err(later) => Err(Box::new(RetryableFailure::from(later))),
+                }
             }
             Ok(Input::Triage(mut req)) => {
                 if req.account.is_none() {
@@ -158,95 +201,229 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
             );
             return Ok(self.reject("job_not_found", detail, Some(&req.job_name)));
         };
-        let logs = self.read_logs(&target, &req).await?;
-        let classification = explain(&job, &logs.1, job.instance_type.as_deref());
-        let report = report::build(&req, &job, &logs.0, &classification);
-
-        // Claim just before publishing: a failure earlier needs no undo; a failed publish gives
-        // the claim back so the retry reports; a claim left pending by a crash or a timeout is
-        // taken over once this attempt's deadline has passed.
-        let key = claims::key(
-            FUNCTION,
-            &[
-                req.account.as_deref().unwrap_or("-"),
-                req.job_type.as_str(),
+        let logs = self
+            .read_logs(
+                &target,
+                &req.job_type.log_group(),
                 &req.job_name,
+                self.config.budget,
+            )
+            .await?;
+        let mut classification = explain(&job, &logs.1, job.instance_type.as_deref());
+        if let Some(reason) = &req.timeout {
+            timeout::override_classification(&mut classification, reason);
+        }
+        let report = report::build(&req, &job, &logs.0, &classification);
+        let mut key = vec![
+            req.account.clone().unwrap_or_else(|| "-".into()),
+            req.job_type.as_str().to_owned(),
+            req.job_name.clone(),
+        ];
+        if let Some(reason) = &req.timeout {
+            key.push(reason.clone());
+        }
+        let delivery = Delivery {
+            key,
+            name: req.job_name.clone(),
+            via: req.via,
+            event_id: req.event_id.clone(),
+            resource_type: job::resource_type(req.job_type),
+            job_type: Some(req.job_type),
+            account: req.account.clone(),
+            region: req.region.clone(),
+        };
+        self.deliver(delivery, report, &classification, context)
+            .await
+    }
+
+    /// An endpoint that failed or whose update was rolled back: DescribeEndpoint, the tails of
+    /// its instances' logs, the same classifier.
+    async fn triage_endpoint(
+        &self,
+        req: EndpointRequest,
+        home: Option<&str>,
+        context: &Context,
+    ) -> Result<Outcome, RetryLater> {
+        let target =
+            match self
+                .config
+                .common
+                .target(req.account.as_deref(), req.region.as_deref(), home)
+            {
+                Ok(t) => t,
+                Err(e) => {
+                    return Ok(self.reject("no_cross_account_role", e.to_string(), Some(&req.name)))
+                }
+            };
+        let Some(facts) = self.jobs.describe_endpoint(&target, &req.name).await? else {
+            let detail = format!("endpoint {} does not exist", req.name);
+            return Ok(self.reject("endpoint_not_found", detail, Some(&req.name)));
+        };
+        let status = facts.status.as_deref().map(Status::new);
+        if endpoint::failure_kind(status.as_ref(), facts.failure_reason.as_deref()).is_none() {
+            // The event was late: the endpoint recovered (or is being updated again).
+            return Ok(Outcome::Ignored {
+                reason: format!(
+                    "endpoint {} is {} now, not failed",
+                    req.name,
+                    facts.status.as_deref().unwrap_or("(no status)")
+                ),
+            });
+        }
+        let group = endpoint::log_group(&req.name);
+        // One budget for the whole endpoint, shared by its variants.
+        let mut variants: Vec<&str> = facts.variants.iter().map(|v| v.name.as_str()).collect();
+        variants.sort_unstable();
+        variants.dedup();
+        variants.truncate(self.config.budget.max_hosts);
+        let n = variants.len().max(1);
+        let share = LogBudget {
+            max_hosts: (self.config.budget.max_hosts / n).max(1),
+            max_bytes: (self.config.budget.max_bytes / n).max(1),
+            max_events: (self.config.budget.max_events / n).max(1),
+        };
+        let mut read = LogsRead {
+            log_group: group.clone(),
+            ..LogsRead::default()
+        };
+        let mut tails = Vec::new();
+        for variant in variants {
+            let (r, t) = self.read_logs(&target, &group, variant, share).await?;
+            read.streams_found += r.streams_found;
+            read.streams_read += r.streams_read;
+            read.events += r.events;
+            read.bytes += r.bytes;
+            read.truncated |= r.truncated;
+            tails.extend(t);
+        }
+        let as_job = job::JobFacts {
+            name: facts.name.clone(),
+            failure_reason: facts.failure_reason.clone(),
+            ..job::JobFacts::default()
+        };
+        let instance_type = facts
+            .variants
+            .iter()
+            .find_map(|v| v.instance_type.as_deref());
+        let classification = explain(&as_job, &tails, instance_type);
+        let report = endpoint::build(&req, &facts, &read, &classification);
+        let attempt = req
+            .attempt
+            .clone()
+            .or_else(|| {
+                facts
+                    .last_modified_time
+                    .map(|t| t.timestamp_millis().to_string())
+            })
+            .unwrap_or_else(|| "-".into());
+        let delivery = Delivery {
+            key: vec![
+                req.account.clone().unwrap_or_else(|| "-".into()),
+                "endpoint".into(),
+                req.name.clone(),
+                attempt,
             ],
-        );
+            name: req.name.clone(),
+            via: req.via,
+            event_id: req.event_id.clone(),
+            resource_type: "Endpoint",
+            job_type: None,
+            account: req.account.clone(),
+            region: req.region.clone(),
+        };
+        self.deliver(delivery, report, &classification, context)
+            .await
+    }
+
+    /// The same for every report kind: claim just before publishing (a failure earlier needs
+    /// no undo), publish, mark done; a failed publish gives the claim back so the retry
+    /// reports; a claim left pending by a crash or a timeout is taken over once this
+    /// attempt's deadline has passed.
+    async fn deliver(
+        &self,
+        d: Delivery,
+        report: Report,
+        classification: &Classification,
+        context: &Context,
+    ) -> Result<Outcome, RetryLater> {
+        let parts: Vec<&str> = d.key.iter().map(String::as_str).collect();
+        let key = claims::key(FUNCTION, &parts);
         let now = Utc::now();
         let attempt = Attempt::new(FUNCTION, &context.request_id, context.deadline, now);
-        if req.via == Via::Event {
+        if d.via == Via::Event {
             let ttl = self
                 .config
                 .claims
                 .as_ref()
                 .map_or(ClaimTable::DEFAULT_TTL_DAYS, |t| t.ttl_days);
-            let claim = attempt.claim(key.clone(), Mode::Pending, now, ttl, req.event_id.clone());
+            let claim = attempt.claim(key.clone(), Mode::Pending, now, ttl, d.event_id.clone());
             match self.claims.claim(&claim).await? {
                 Claimed::Acquired(how) => {
                     if let Acquired::TakenOver { from } = &how {
-                        warn!(job = %req.job_name, previous = %from, "took over a claim its owner left pending");
+                        warn!(name = %d.name, previous = %from, "took over a claim its owner left pending");
                     }
                 }
                 Claimed::Done { by_me } => {
-                    info!(job = %req.job_name, by_me, "duplicate delivery: already reported");
+                    info!(name = %d.name, by_me, "duplicate delivery: already reported");
                     self.config.common.health().duplicate(
                         &self.sink,
                         now,
-                        &[("job_name", json!(req.job_name))],
+                        &[("job_name", json!(d.name))],
                     );
-                    return Ok(Outcome::Duplicate {
-                        job_name: req.job_name,
-                    });
+                    return Ok(Outcome::Duplicate { job_name: d.name });
                 }
                 Claimed::InProgress { owner, .. } => {
                     return Err(RetryLater::NotReady(format!(
                         "the report of {} is being sent by {owner}",
-                        req.job_name
+                        d.name
                     )));
                 }
             }
         }
-        if let Err(e) = self.publish(&req, &report, &classification).await {
-            if req.via == Via::Event {
+        if let Err(e) = self.publish(&d, &report, classification).await {
+            if d.via == Via::Event {
                 if let Err(undo) = self.claims.release(&key, &attempt.owner).await {
-                    error!(job = %req.job_name, error = %undo, key = %key,
+                    error!(name = %d.name, error = %undo, key = %key,
                         "cannot release the report claim: a retry waits until this attempt's deadline");
                 }
             }
             // Permanent or not, the report is kept in the function's log.
-            self.record(&req, &report, &classification);
+            self.record(&d, &report, classification);
             return Err(e.into());
         }
-        if req.via == Via::Event {
+        if d.via == Via::Event {
             if let Err(e) = self.claims.complete(&key, &attempt.owner).await {
                 // Sent; only a redelivery after this attempt's deadline could send it again.
-                warn!(job = %req.job_name, error = %e, key = %key, "cannot mark the report as sent");
+                warn!(name = %d.name, error = %e, key = %key, "cannot mark the report as sent");
             }
         }
-        self.record(&req, &report, &classification);
-        info!(job = %req.job_name, category = classification.category.as_str(), "failure reported");
+        self.record(&d, &report, classification);
+        info!(name = %d.name, resource = d.resource_type,
+            category = classification.category.as_str(), "failure reported");
         Ok(Outcome::Reported {
             report: report.json,
         })
     }
 
-    /// The job's host streams within the budget, hosts read concurrently.
+    /// The streams `<owner>/…` of `group` (a job's hosts, an endpoint variant's instances)
+    /// within the budget, read concurrently.
     async fn read_logs(
         &self,
         target: &Target,
-        req: &Request,
+        group: &str,
+        owner: &str,
+        budget: LogBudget,
     ) -> Result<(LogsRead, Vec<(String, StreamTail)>), AwsError> {
-        let group = req.job_type.log_group();
+        let group = group.to_owned();
         let mut read = LogsRead {
             log_group: group.clone(),
             ..LogsRead::default()
         };
-        let prefix = format!("{}/", req.job_name);
+        let prefix = format!("{owner}/");
         let streams = self.logs.streams(target, &group, &prefix).await?;
-        let picked = self.config.budget.select(&req.job_name, streams.clone());
-        read.streams_found = self.config.budget.select_all(&req.job_name, streams);
-        let share = self.config.budget.share(picked.len());
+        let picked = budget.select(owner, streams.clone());
+        read.streams_found = budget.select_all(owner, streams);
+        let share = budget.share(picked.len());
         let tails = join_all(
             picked
                 .iter()
@@ -261,7 +438,7 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
                     read.events += tail.events.len();
                     read.bytes += tail.bytes;
                     read.truncated |= tail.truncated;
-                    out.push((host_of_stream(&req.job_name, &stream.name), tail));
+                    out.push((host_of_stream(owner, &stream.name), tail));
                 }
                 Err(e) if e.is_retryable() => return Err(e),
                 // A stream that vanished or that we may not read: report without it.
@@ -321,30 +498,56 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
 
     async fn publish(
         &self,
-        req: &Request,
+        d: &Delivery,
         report: &Report,
         c: &Classification,
     ) -> Result<(), AwsError> {
-        let note = Notification::new(&report.subject, report.text.clone(), report.json.clone())
+        let mut note = Notification::new(&report.subject, report.text.clone(), report.json.clone())
             .attribute("source", FUNCTION)
             .attribute("category", c.category.as_str())
-            .attribute("job_type", req.job_type.as_str())
-            .attribute("account", req.account.clone().unwrap_or_default())
-            .attribute("region", req.region.clone().unwrap_or_default());
+            .attribute("resource_type", d.resource_type)
+            .attribute("account", d.account.clone().unwrap_or_default())
+            .attribute("region", d.region.clone().unwrap_or_default());
+        if let Some(t) = d.job_type {
+            note = note.attribute("job_type", t.as_str());
+        }
         self.notifier.publish(&note).await
     }
 
-    /// EMF `FailedJobs` by [JobType, Category] and [Category], then the report line.
-    fn record(&self, req: &Request, report: &Report, c: &Classification) {
+    /// EMF `Failures` by [ResourceType, Category] for every kind; for jobs also `FailedJobs`
+    /// by [JobType, Category] and [Category] (the dashboard's widget); then the report line.
+    fn record(&self, d: &Delivery, report: &Report, c: &Classification) {
+        let mut lines = Vec::new();
         let mut m = MetricRecord::new(self.config.common.metrics_namespace.clone(), Utc::now());
-        m.dimension("JobType", req.job_type.as_str())
+        m.dimension("ResourceType", d.resource_type)
             .dimension("Category", c.category.as_str())
-            .dimension_set(&["JobType", "Category"])
-            .dimension_set(&["Category"])
-            .metric("FailedJobs", 1.0, Unit::Count);
+            .dimension_set(&["ResourceType", "Category"])
+            .metric("Failures", 1.0, Unit::Count);
+        self.properties(&mut m, report);
+        lines.extend(m.render_logged());
+        if let Some(job_type) = d.job_type {
+            let mut m = MetricRecord::new(self.config.common.metrics_namespace.clone(), Utc::now());
+            m.dimension("JobType", job_type.as_str())
+                .dimension("Category", c.category.as_str())
+                .dimension_set(&["JobType", "Category"])
+                .dimension_set(&["Category"])
+                .metric("FailedJobs", 1.0, Unit::Count);
+            self.properties(&mut m, report);
+            lines.extend(m.render_logged());
+        }
+        lines.push(sagewatch::report::render(
+            Kind::JobFailure,
+            report.json.clone(),
+        ));
+        self.sink.write(lines);
+    }
+
+    fn properties(&self, m: &mut MetricRecord, report: &Report) {
         for key in [
             "job_name",
             "job_arn",
+            "endpoint_name",
+            "endpoint_arn",
             "account",
             "region",
             "signature_hash",
@@ -354,12 +557,6 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
                 m.property(key, v.clone());
             }
         }
-        let mut lines = m.render_logged();
-        lines.push(sagewatch::report::render(
-            Kind::JobFailure,
-            report.json.clone(),
-        ));
-        self.sink.write(lines);
     }
 
     /// Logged, counted (`InvalidEvents`), and the invocation succeeds: retrying cannot help.

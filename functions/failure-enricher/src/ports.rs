@@ -2,6 +2,7 @@
 //! claims, the sink): jobs and their logs, as small traits. SDK adapters in
 //! [`crate::adapter`], in-memory fakes in the handler tests.
 
+use crate::endpoint::EndpointFacts;
 use crate::job::JobFacts;
 use crate::logs::{LogEvent, StreamInfo};
 use sagewatch::error::AwsError;
@@ -17,6 +18,16 @@ pub trait Jobs: Send + Sync {
         job_type: JobType,
         name: &str,
     ) -> impl Future<Output = Result<Option<JobFacts>, AwsError>> + Send;
+
+    /// DescribeEndpoint; `None` = no such endpoint. The default knows none (job-only fakes).
+    fn describe_endpoint(
+        &self,
+        target: &Target,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<EndpointFacts>, AwsError>> + Send {
+        let _ = (target, name);
+        async { Ok(None) }
+    }
 }
 
 /// One adapter can serve both ports ([`crate::adapter::JobAccounts`] shares its clients).
@@ -28,6 +39,13 @@ impl<T: Jobs> Jobs for &T {
         name: &str,
     ) -> impl Future<Output = Result<Option<JobFacts>, AwsError>> + Send {
         (**self).describe(target, job_type, name)
+    }
+    fn describe_endpoint(
+        &self,
+        target: &Target,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<EndpointFacts>, AwsError>> + Send {
+        (**self).describe_endpoint(target, name)
     }
 }
 

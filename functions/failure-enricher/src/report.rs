@@ -37,17 +37,7 @@ const STATUS_MESSAGES: usize = 3;
 
 pub fn build(request: &Request, job: &JobFacts, logs: &LogsRead, c: &Classification) -> Report {
     let region = request.region.as_deref();
-    let evidence: Vec<Value> = c
-        .evidence
-        .iter()
-        .map(|e| {
-            json!({
-                "host": e.source,
-                "timestamp": e.timestamp.and_then(iso_ms),
-                "text": e.text,
-            })
-        })
-        .collect();
+    let evidence = evidence(c);
     let status_messages: Vec<&String> = job
         .status_messages
         .iter()
@@ -56,6 +46,7 @@ pub fn build(request: &Request, job: &JobFacts, logs: &LogsRead, c: &Classificat
         .rev()
         .collect();
     let mut doc = json!({
+        "resource_type": crate::job::resource_type(request.job_type),
         "job_type": request.job_type.as_str(),
         "job_name": job.name,
         "job_arn": job.arn,
@@ -82,6 +73,7 @@ pub fn build(request: &Request, job: &JobFacts, logs: &LogsRead, c: &Classificat
         "creation_time": job.creation_time,
         "end_time": job.end_time,
         "duration_seconds": job.duration_seconds(),
+        "timeout": request.timeout.as_ref().map(|t| timeout_facts(t, job)),
         "log_group": logs.log_group,
         "log_streams_found": logs.streams_found,
         "log_streams_read": logs.streams_read,
@@ -94,7 +86,12 @@ pub fn build(request: &Request, job: &JobFacts, logs: &LogsRead, c: &Classificat
         map.retain(|_, v| !v.is_null());
     }
     redact_json(&mut doc);
-    let subject = format!("{} failed: {}", job.name, c.category.as_str());
+    let verb = if request.timeout.is_some() {
+        "stopped by its time limit"
+    } else {
+        "failed"
+    };
+    let subject = format!("{} {verb}: {}", job.name, c.category.as_str());
     let text = text(&doc);
     Report {
         json: doc,
@@ -107,30 +104,31 @@ pub fn build(request: &Request, job: &JobFacts, logs: &LogsRead, c: &Classificat
 fn text(doc: &Value) -> String {
     let s = |k: &str| doc.get(k).and_then(Value::as_str).unwrap_or("");
     let mut out = String::new();
+    let verb = if doc.get("timeout").is_some() {
+        "stopped by its time limit"
+    } else {
+        "failed"
+    };
     let _ = writeln!(
         out,
-        "{} ({} job) failed: {} (confidence {:.2})",
+        "{} ({} job) {verb}: {} (confidence {:.2})",
         s("job_name"),
         s("job_type"),
         s("category"),
         doc.get("confidence").and_then(Value::as_f64).unwrap_or(0.0)
     );
     let _ = writeln!(out, "\nWhat to do: {}", s("hint"));
-    if let Some(evidence) = doc.get("evidence").and_then(Value::as_array) {
-        if !evidence.is_empty() {
-            let _ = writeln!(out, "\nEvidence:");
-        }
-        for e in evidence {
-            let g = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("");
-            let when = g("timestamp");
-            let when = if when.is_empty() {
-                String::new()
-            } else {
-                format!(" {when}")
-            };
-            let _ = writeln!(out, "  [{}{when}] {}", g("host"), g("text"));
-        }
+    if let Some(t) = doc.get("timeout") {
+        let n = |k: &str| t.get(k).and_then(Value::as_u64);
+        let _ = writeln!(
+            out,
+            "\nTime limit: {} after {} of {} allowed",
+            t.get("reason").and_then(Value::as_str).unwrap_or(""),
+            n("ran_seconds").map_or("?".into(), |v| format!("{v} s")),
+            n("limit_seconds").map_or("?".into(), |v| format!("{v} s")),
+        );
     }
+    write_evidence(&mut out, doc);
     let mut facts = Vec::new();
     if let Some(code) = doc.get("exit_code").and_then(Value::as_i64) {
         facts.push(format!("exit code {code}"));
@@ -160,21 +158,7 @@ fn text(doc: &Value) -> String {
             s("signature_hash")
         );
     }
-    let n = |k: &str| doc.get(k).and_then(Value::as_u64).unwrap_or(0);
-    let _ = writeln!(
-        out,
-        "Logs read: {} of {} host streams in {}, {} events, {} bytes{}",
-        n("log_streams_read"),
-        n("log_streams_found"),
-        s("log_group"),
-        n("log_events_read"),
-        n("log_bytes_read"),
-        if doc.get("log_truncated") == Some(&Value::Bool(true)) {
-            " (tails only: older lines were not read)"
-        } else {
-            ""
-        }
-    );
+    write_logs_read(&mut out, doc, "host streams");
     if !s("failure_reason").is_empty() {
         let _ = writeln!(out, "\nFailureReason: {}", s("failure_reason"));
     }
@@ -193,6 +177,78 @@ fn text(doc: &Value) -> String {
         let _ = writeln!(out, "Console: {}", s("console_url"));
     }
     out
+}
+
+/// The classifier's evidence lines as report JSON.
+pub fn evidence(c: &Classification) -> Vec<Value> {
+    c.evidence
+        .iter()
+        .map(|e| {
+            json!({
+                "host": e.source,
+                "timestamp": e.timestamp.and_then(iso_ms),
+                "text": e.text,
+            })
+        })
+        .collect()
+}
+
+/// How long the job ran against the limit it hit (`MaxRuntimeExceeded`: the runtime limit;
+/// `MaxWaitTimeExceeded`: the spot wait limit, which counts waiting as well).
+fn timeout_facts(reason: &str, job: &JobFacts) -> Value {
+    let (ran, limit) = if reason == "MaxWaitTimeExceeded" {
+        let waited = job
+            .end_time
+            .zip(job.creation_time)
+            .map(|(e, c)| (e - c).num_seconds().max(0));
+        (waited, job.max_wait_seconds)
+    } else {
+        (
+            job.training_seconds.or_else(|| job.duration_seconds()),
+            job.max_runtime_seconds,
+        )
+    };
+    json!({"reason": reason, "ran_seconds": ran, "limit_seconds": limit})
+}
+
+/// The evidence block of a report's text.
+pub fn write_evidence(out: &mut String, doc: &Value) {
+    let Some(evidence) = doc.get("evidence").and_then(Value::as_array) else {
+        return;
+    };
+    if !evidence.is_empty() {
+        let _ = writeln!(out, "\nEvidence:");
+    }
+    for e in evidence {
+        let g = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("");
+        let when = g("timestamp");
+        let when = if when.is_empty() {
+            String::new()
+        } else {
+            format!(" {when}")
+        };
+        let _ = writeln!(out, "  [{}{when}] {}", g("host"), g("text"));
+    }
+}
+
+/// The "Logs read" line of a report's text.
+pub fn write_logs_read(out: &mut String, doc: &Value, streams: &str) {
+    let s = |k: &str| doc.get(k).and_then(Value::as_str).unwrap_or("");
+    let n = |k: &str| doc.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "Logs read: {} of {} {streams} in {}, {} events, {} bytes{}",
+        n("log_streams_read"),
+        n("log_streams_found"),
+        s("log_group"),
+        n("log_events_read"),
+        n("log_bytes_read"),
+        if doc.get("log_truncated") == Some(&Value::Bool(true)) {
+            " (tails only: older lines were not read)"
+        } else {
+            ""
+        }
+    );
 }
 
 fn iso_ms(ms: i64) -> Option<String> {

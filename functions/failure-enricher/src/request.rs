@@ -1,7 +1,11 @@
-//! What to triage: from an EventBridge job state-change event, or a direct invocation
-//! `{"job_type": "training", "job_name": "…"}` (optionally with `account` and `region`).
+//! What to triage: from an EventBridge job or endpoint state-change event, or a direct
+//! invocation `{"job_type": "training", "job_name": "…"}` / `{"endpoint_name": "…"}`
+//! (optionally with `account` and `region`).
 
-use sagewatch::events::{Detail, JobType, SageMakerEvent};
+use crate::endpoint::{failure_kind, EndpointRequest};
+use crate::job::TIMEOUT_STATUSES;
+
+use sagewatch::events::{Detail, Endpoint, JobType, SageMakerEvent};
 use sagewatch::status::Status;
 use serde::Deserialize;
 use serde_json::Value;
@@ -18,6 +22,9 @@ pub struct Request {
     pub via: Via,
     /// The EventBridge event id (kept on the claim for investigations).
     pub event_id: Option<String>,
+    /// A training job `Stopped` at a time limit: its SecondaryStatus (`MaxRuntimeExceeded`,
+    /// `MaxWaitTimeExceeded`).
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +37,7 @@ pub enum Via {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
     Triage(Request),
+    Endpoint(EndpointRequest),
     /// A job event whose status is not `Failed`, or another detail-type: nothing to do.
     Ignore {
         reason: String,
@@ -39,6 +47,15 @@ pub enum Input {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct InvalidInput(pub String);
+
+#[derive(Deserialize)]
+struct DirectEndpoint {
+    endpoint_name: String,
+    #[serde(default)]
+    account: Option<String>,
+    #[serde(default)]
+    region: Option<String>,
+}
 
 #[derive(Deserialize)]
 struct Direct {
@@ -80,6 +97,24 @@ pub fn parse(payload: Value) -> Result<Input, InvalidInput> {
     if payload.get("detail-type").is_some() {
         return from_event(payload);
     }
+    if payload.get("endpoint_name").is_some() {
+        let d: DirectEndpoint = serde_json::from_value(payload)
+            .map_err(|e| InvalidInput(format!("direct request: {e}")))?;
+        let name = d.endpoint_name.trim().to_owned();
+        if !valid_job_name(&name) {
+            return Err(InvalidInput(format!(
+                "endpoint_name {name:?} is not a SageMaker endpoint name"
+            )));
+        }
+        return Ok(Input::Endpoint(EndpointRequest {
+            name,
+            account: d.account.filter(|a| !a.is_empty()),
+            region: d.region.filter(|r| !r.is_empty()),
+            via: Via::Direct,
+            event_id: None,
+            attempt: None,
+        }));
+    }
     if payload.get("job_name").is_some() || payload.get("job_type").is_some() {
         let d: Direct = serde_json::from_value(payload)
             .map_err(|e| InvalidInput(format!("direct request: {e}")))?;
@@ -102,6 +137,7 @@ pub fn parse(payload: Value) -> Result<Input, InvalidInput> {
             region: d.region.filter(|r| !r.is_empty()),
             via: Via::Direct,
             event_id: None,
+            timeout: None,
         }));
     }
     Err(InvalidInput(
@@ -111,6 +147,9 @@ pub fn parse(payload: Value) -> Result<Input, InvalidInput> {
 
 fn from_event(payload: Value) -> Result<Input, InvalidInput> {
     let event = SageMakerEvent::from_value(payload).map_err(|e| InvalidInput(e.to_string()))?;
+    if let Detail::Endpoint(e) = &event.detail {
+        return from_endpoint_event(&event, e);
+    }
     let Some(job) = event.detail.job() else {
         let what = match &event.detail {
             Detail::Other(_) => "not modelled",
@@ -121,10 +160,11 @@ fn from_event(payload: Value) -> Result<Input, InvalidInput> {
         });
     };
     let status = job.status.map(Status::as_str).unwrap_or("(none)");
-    if !job.status.is_some_and(|s| s.is("Failed")) {
+    let timeout = timeout_of(&event.detail);
+    if !job.status.is_some_and(|s| s.is("Failed")) && timeout.is_none() {
         return Ok(Input::Ignore {
             reason: format!(
-                "{} job status is {status}, not Failed",
+                "{} job status is {status}, not Failed nor stopped at a time limit",
                 job.job_type.as_str()
             ),
         });
@@ -150,6 +190,64 @@ fn from_event(payload: Value) -> Result<Input, InvalidInput> {
         region: event.region.clone(),
         via: Via::Event,
         event_id: event.id.clone(),
+        timeout,
+    }))
+}
+
+/// A training job `Stopped` with a time-limit SecondaryStatus; `None` for anything else (a
+/// job a person stopped is not a failure).
+fn timeout_of(detail: &Detail) -> Option<String> {
+    let Detail::TrainingJob(j) = detail else {
+        return None;
+    };
+    if !j
+        .training_job_status
+        .as_ref()
+        .is_some_and(|s| s.is("Stopped"))
+    {
+        return None;
+    }
+    let secondary = j.secondary_status.as_ref()?;
+    TIMEOUT_STATUSES
+        .iter()
+        .find(|t| secondary.is(t))
+        .map(|t| (*t).to_owned())
+}
+
+fn from_endpoint_event(event: &SageMakerEvent, e: &Endpoint) -> Result<Input, InvalidInput> {
+    let status = e.endpoint_status.as_ref();
+    if failure_kind(status, e.failure_reason.as_deref()).is_none() {
+        return Ok(Input::Ignore {
+            reason: format!(
+                "endpoint status is {}, not a failure",
+                status.map(Status::as_str).unwrap_or("(none)")
+            ),
+        });
+    }
+    let name = e
+        .endpoint_name
+        .clone()
+        .or_else(|| {
+            e.endpoint_arn
+                .as_deref()
+                .and_then(|a| a.rsplit('/').next())
+                .map(str::to_owned)
+        })
+        .ok_or_else(|| InvalidInput("endpoint event without a name or ARN".into()))?;
+    if !valid_job_name(&name) {
+        return Err(InvalidInput(format!(
+            "endpoint name {name:?} is not a SageMaker endpoint name"
+        )));
+    }
+    Ok(Input::Endpoint(EndpointRequest {
+        name,
+        account: event.account.clone(),
+        region: event.region.clone(),
+        via: Via::Event,
+        event_id: event.id.clone(),
+        attempt: e
+            .last_modified_time
+            .map(|t| t.timestamp_millis().to_string()),
     }))
 }
 

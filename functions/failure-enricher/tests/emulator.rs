@@ -252,9 +252,12 @@ async fn failed_job_with_three_hosts_and_a_decoy_stream_is_reported_once_redacte
 
     let lines = e.sink.lines();
     let emf: Vec<&String> = lines.iter().filter(|l| l.contains("\"_aws\"")).collect();
-    assert_eq!(emf.len(), 1);
-    sagewatch::emf::spec::validate(emf[0]).unwrap();
-    let doc: Value = serde_json::from_str(emf[0]).unwrap();
+    // `Failures` by [ResourceType, Category], and the dashboard's `FailedJobs`.
+    assert_eq!(emf.len(), 2);
+    for l in &emf {
+        sagewatch::emf::spec::validate(l).unwrap();
+    }
+    let doc: Value = serde_json::from_str(emf[1]).unwrap();
     assert_eq!(
         (
             doc["FailedJobs"].as_f64(),

@@ -1,6 +1,7 @@
 //! Handler logic with in-memory fakes behind the ports: every `events/` sample, bad input,
 //! error handling, duplicates, budget and odd logs. AWS behaviour itself is in emulator.rs.
 
+use failure_enricher::endpoint::{EndpointFacts, Variant};
 use failure_enricher::job::JobFacts;
 use failure_enricher::logs::{LogBudget, LogEvent, StreamInfo};
 use failure_enricher::ports::{Jobs, LogPage, Logs};
@@ -26,6 +27,7 @@ fn aws_error(op: &'static str, kind: ErrorKind) -> AwsError {
 #[derive(Default)]
 struct FakeJobs {
     jobs: BTreeMap<String, JobFacts>,
+    endpoints: BTreeMap<String, EndpointFacts>,
     fail: Option<ErrorKind>,
     calls: Mutex<Vec<(Target, JobType, String)>>,
 }
@@ -45,6 +47,17 @@ impl Jobs for FakeJobs {
             return Err(aws_error("DescribeTrainingJob", r));
         }
         Ok(self.jobs.get(name).cloned())
+    }
+
+    async fn describe_endpoint(
+        &self,
+        _target: &Target,
+        name: &str,
+    ) -> Result<Option<EndpointFacts>, AwsError> {
+        if let Some(r) = self.fail {
+            return Err(aws_error("DescribeEndpoint", r));
+        }
+        Ok(self.endpoints.get(name).cloned())
     }
 }
 
@@ -217,9 +230,18 @@ async fn oom_on_one_host_is_explained_with_evidence_from_that_host() {
     assert!(!sent[0].text.contains("sk-live"));
 
     let docs = e.sink.json();
-    let emf = docs.iter().find(|d| d.get("_aws").is_some()).unwrap();
+    let emf = docs.iter().find(|d| d.get("FailedJobs").is_some()).unwrap();
     assert_eq!(emf["FailedJobs"], 1.0);
     assert_eq!(emf["Category"], "out_of_memory");
+    let failures = docs.iter().find(|d| d.get("Failures").is_some()).unwrap();
+    assert_eq!(
+        (&failures["ResourceType"], &failures["Category"]),
+        (&json!("TrainingJob"), &json!("out_of_memory"))
+    );
+    assert_eq!(
+        failures["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        json!([["ResourceType", "Category"]])
+    );
     for line in e.sink.lines().iter().filter(|l| l.contains("_aws")) {
         sagewatch::emf::spec::validate(line).unwrap();
     }
@@ -256,7 +278,11 @@ async fn every_sample_is_handled_without_panic_and_only_failed_jobs_are_triaged(
             .await
             .unwrap_or_else(|err| panic!("{file}: {err}"));
         match out {
-            Outcome::Rejected { reason, .. } if reason == "job_not_found" => triaged.push(file),
+            Outcome::Rejected { reason, .. }
+                if reason == "job_not_found" || reason == "endpoint_not_found" =>
+            {
+                triaged.push(file)
+            }
             Outcome::Ignored { .. } | Outcome::Rejected { .. } => {
                 assert!(
                     e.jobs.calls.lock().unwrap().is_empty(),
@@ -271,9 +297,11 @@ async fn every_sample_is_handled_without_panic_and_only_failed_jobs_are_triaged(
     assert_eq!(
         triaged,
         [
+            "endpoint-state-change-failed.json",
             "failure-direct-invoke.json",
             "processing-job-state-change.json",
             "training-job-state-change-failed.json",
+            "training-job-state-change-max-runtime.json",
             "transform-job-state-change.json",
         ]
     );
@@ -543,4 +571,178 @@ async fn a_sent_report_is_marked_sent() {
         "{}",
         item.owner
     );
+}
+
+fn failed_endpoint(name: &str) -> EndpointFacts {
+    EndpointFacts {
+        name: name.into(),
+        arn: Some(format!("arn:aws:sagemaker:us-east-1:123456789012:endpoint/{name}")),
+        status: Some("Failed".into()),
+        failure_reason: Some("The primary container for production variant AllTraffic did not pass the ping health check. Please check CloudWatch logs for this endpoint.".into()),
+        config_name: Some(format!("{name}-config")),
+        variants: vec![Variant { name: "AllTraffic".into(), instance_type: None, instance_count: Some(1) }],
+        ..EndpointFacts::default()
+    }
+}
+
+#[tokio::test]
+async fn a_failed_endpoint_is_explained_from_its_instance_logs_once() {
+    let name = "SagewatchDemoEndpoint";
+    let mut logs = FakeLogs::default();
+    logs.streams.insert(
+        "AllTraffic/i-0abc123def4567890".into(),
+        events(&[
+            "Starting the inference server with 1 workers.",
+            "ModuleNotFoundError: No module named 'transformers' HF_TOKEN=hf_abcdefsecret0123456789",
+        ]),
+    );
+    // Another variant's streams are not this endpoint's variant: not read.
+    logs.streams
+        .insert("Other/i-0fff".into(), events(&["CUDA out of memory"]));
+    let jobs = FakeJobs {
+        endpoints: BTreeMap::from([(name.into(), failed_endpoint(name))]),
+        ..FakeJobs::default()
+    };
+    let e = enricher(jobs, logs);
+    let event = sample("endpoint-state-change-failed.json");
+    let out = run(&e, event.clone()).await.unwrap();
+    let Outcome::Reported { report } = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(report["resource_type"], "Endpoint");
+    assert_eq!(report["endpoint_name"], name);
+    assert_eq!(report["outcome"], "failed");
+    // The ping-health-check FailureReason outranks the log line (the shared classifier).
+    assert_eq!(report["category"], "image_error", "{report}");
+    let hosts: Vec<&str> = report["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["host"].as_str().unwrap())
+        .collect();
+    assert!(hosts.contains(&"FailureReason"), "{hosts:?}");
+    assert_eq!(
+        report["log_group"],
+        "/aws/sagemaker/Endpoints/SagewatchDemoEndpoint"
+    );
+    assert_eq!(
+        (
+            report["log_streams_found"].as_u64(),
+            report["log_streams_read"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert!(!report.to_string().contains("hf_abcdefsecret"), "{report}");
+    let sent = e.notifier.sent();
+    assert_eq!(sent.len(), 1);
+    assert!(
+        sent[0]
+            .subject
+            .starts_with("Endpoint SagewatchDemoEndpoint failed"),
+        "{}",
+        sent[0].subject
+    );
+    assert_eq!(sent[0].attributes["resource_type"], "Endpoint");
+    assert!(!sent[0].attributes.contains_key("job_type"));
+    let docs = e.sink.json();
+    let emf: Vec<&Value> = docs.iter().filter(|d| d.get("_aws").is_some()).collect();
+    assert_eq!(emf.len(), 1, "no FailedJobs for an endpoint");
+    assert_eq!(
+        (&emf[0]["Failures"], &emf[0]["ResourceType"]),
+        (&json!(1.0), &json!("Endpoint"))
+    );
+
+    // The same event again: a duplicate, nothing sent.
+    let again = run(&e, event).await.unwrap();
+    assert!(matches!(again, Outcome::Duplicate { .. }), "{again:?}");
+    assert_eq!(e.notifier.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn endpoint_events_that_are_no_failure_or_recovered_are_ignored() {
+    let name = "SagewatchDemoEndpoint";
+    let mut healthy = failed_endpoint(name);
+    healthy.status = Some("InService".into());
+    healthy.failure_reason = None;
+    let e = enricher(
+        FakeJobs {
+            endpoints: BTreeMap::from([(name.into(), healthy)]),
+            ..FakeJobs::default()
+        },
+        FakeLogs::default(),
+    );
+    let out = run(&e, sample("endpoint-state-change.json")).await.unwrap();
+    assert!(matches!(out, Outcome::Ignored { .. }), "{out:?}");
+    // The event says Failed, DescribeEndpoint says it recovered: ignored, nothing sent.
+    let out = run(&e, sample("endpoint-state-change-failed.json"))
+        .await
+        .unwrap();
+    assert!(matches!(out, Outcome::Ignored { .. }), "{out:?}");
+    assert!(e.notifier.sent().is_empty());
+    // Unknown endpoint: counted, not retried.
+    let out = run(&e, json!({"endpoint_name": "nope"})).await.unwrap();
+    assert!(
+        matches!(out, Outcome::Rejected { ref reason, .. } if reason == "endpoint_not_found"),
+        "{out:?}"
+    );
+    assert!(
+        run(&e, json!({"endpoint_name": "a/b"})).await.unwrap()
+            != Outcome::Ignored {
+                reason: String::new()
+            }
+    );
+}
+
+#[tokio::test]
+async fn a_job_stopped_at_max_runtime_is_a_timeout_and_a_person_stopping_one_is_not() {
+    let name = "sagewatch-demo-timeout-1";
+    let mut j = job(name, "");
+    j.failure_reason = None;
+    j.status = Some("Stopped".into());
+    j.secondary_status = Some("MaxRuntimeExceeded".into());
+    j.max_runtime_seconds = Some(3600);
+    j.training_seconds = Some(3600);
+    let mut logs = FakeLogs::default();
+    logs.streams.insert(
+        format!("{name}/algo-1-1700000000"),
+        events(&["epoch 7/50 loss 0.41"]),
+    );
+    let e = enricher(
+        FakeJobs {
+            jobs: BTreeMap::from([(name.into(), j)]),
+            ..FakeJobs::default()
+        },
+        logs,
+    );
+    let out = run(&e, sample("training-job-state-change-max-runtime.json"))
+        .await
+        .unwrap();
+    let Outcome::Reported { report } = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(report["category"], "timeout");
+    assert_eq!(
+        report["timeout"],
+        json!({"reason": "MaxRuntimeExceeded", "ran_seconds": 3600, "limit_seconds": 3600})
+    );
+    let sent = e.notifier.sent();
+    assert!(
+        sent[0].subject.contains("stopped by its time limit"),
+        "{}",
+        sent[0].subject
+    );
+    assert!(
+        sent[0].text.contains("3600 s of 3600 s allowed"),
+        "{}",
+        sent[0].text
+    );
+    assert!(sent[0].text.contains("MaxRuntimeInSeconds"));
+
+    // Stopped by a person (SecondaryStatus Stopped): not a failure, no AWS call.
+    let mut by_person = sample("training-job-state-change-max-runtime.json");
+    by_person["detail"]["SecondaryStatus"] = json!("Stopped");
+    let calls = e.jobs.calls.lock().unwrap().len();
+    let out = run(&e, by_person).await.unwrap();
+    assert!(matches!(out, Outcome::Ignored { .. }), "{out:?}");
+    assert_eq!(e.jobs.calls.lock().unwrap().len(), calls);
 }

@@ -39,6 +39,9 @@ const EVENT_SAMPLES: &[(&str, &str)] = &[
         "Endpoint",
     ),
     ("endpoint-state-change-deleting.json", "Endpoint"),
+    // failure-enricher: an endpoint that failed to create; a job stopped at its time limit.
+    ("endpoint-state-change-failed.json", "Endpoint"),
+    ("training-job-state-change-max-runtime.json", "TrainingJob"),
     ("endpoint-guard-idle-check.json", "Other"),
     (
         "endpoint-deployment-state-change.json",
@@ -301,4 +304,35 @@ fn sqs_batch_bodies_are_eventbridge_events() {
     }
     let direct = load("failure-direct-invoke.json");
     assert_eq!(direct["job_type"], "training");
+}
+
+#[test]
+fn failure_enricher_endpoint_and_timeout_samples() {
+    let e = event("endpoint-state-change-failed.json");
+    let Detail::Endpoint(ep) = &e.detail else {
+        panic!("not an endpoint")
+    };
+    assert!(ep.endpoint_status.as_ref().is_some_and(|s| s.is("Failed")));
+    assert!(ep
+        .failure_reason
+        .as_deref()
+        .is_some_and(|r| r.contains("ping health check")));
+    let t = event("training-job-state-change-max-runtime.json");
+    let Detail::TrainingJob(j) = &t.detail else {
+        panic!("not a training job")
+    };
+    assert!(j
+        .training_job_status
+        .as_ref()
+        .is_some_and(|s| s.is("Stopped")));
+    assert!(j
+        .secondary_status
+        .as_ref()
+        .is_some_and(|s| s.is("MaxRuntimeExceeded")));
+    assert_eq!(j.stopping_condition.max_runtime_in_seconds, Some(3600));
+    let ran = j
+        .training_end_time
+        .zip(j.training_start_time)
+        .map(|(e, s)| (e - s).num_seconds());
+    assert_eq!(ran, Some(3600));
 }

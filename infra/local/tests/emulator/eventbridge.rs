@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 /// What a rule is for. Rules of different templates that route alike share a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Route {
-    /// Failed training/processing/transform jobs -> failure-enricher.
+    /// Failed jobs, jobs stopped at their time limit, failed endpoints -> failure-enricher.
     FailedJob,
     /// Every SageMaker state or status change -> event-augmenter (or the monitoring bus).
     StateChange,
@@ -63,6 +63,16 @@ const SAMPLES: &[(&str, &[Route])] = &[
     (
         "endpoint-state-change-deleting.json",
         &[StateChange, EndpointState],
+    ),
+    // failure-enricher explains it; endpoint-guard sees it too.
+    (
+        "endpoint-state-change-failed.json",
+        &[StateChange, EndpointState, FailedJob],
+    ),
+    // Stopped at MaxRuntimeInSeconds: a failure; a job stopped by a person is not.
+    (
+        "training-job-state-change-max-runtime.json",
+        &[StateChange, FailedJob],
     ),
     // endpoint-guard's schedule input (source aws.events): no SageMaker rule.
     ("endpoint-guard-idle-check.json", &[]),

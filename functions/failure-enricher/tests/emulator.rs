@@ -522,3 +522,64 @@ async fn duplicate_event_deliveries_publish_once_with_the_dynamodb_ledger() {
     assert!(invoke(&e, failed_event(&other)).await.is_err());
     assert!(f.inbox.drain().await.is_empty());
 }
+
+/// A training job SageMaker stopped at MaxRuntimeInSeconds: seeded `Stopped` with
+/// SecondaryStatus `MaxRuntimeExceeded`, reported once as a timeout with the time it ran
+/// against its limit; the same event again is a duplicate (the claim store in DynamoDB).
+#[tokio::test]
+async fn a_job_stopped_at_max_runtime_is_reported_once_as_a_timeout() {
+    let f = fixture().await;
+    let name = unique_name("timeout");
+    let start = chrono::Utc::now().timestamp() - 7300;
+    f.emu
+        .seed_job(
+            JobKind::Training,
+            &name,
+            json!({
+                "TrainingJobStatus": "Stopped",
+                "SecondaryStatus": "MaxRuntimeExceeded",
+                "StoppingCondition": {"MaxRuntimeInSeconds": 7200},
+                "TrainingStartTime": start,
+                "TrainingEndTime": start + 7200,
+                "TrainingTimeInSeconds": 7200,
+            }),
+        )
+        .await;
+    let group = "/aws/sagemaker/TrainingJobs";
+    f.group(group).await;
+    f.stream(
+        group,
+        &format!("{name}/algo-1-1763719200"),
+        &["epoch 41/100 loss 0.21".to_owned()],
+    )
+    .await;
+    let config = f.emu.sdk_config().await;
+    let table = unique_name("timeout");
+    create_dedupe_table(&config, &table).await;
+    let claims = DynamoClaims::new(ddb::Client::new(&config), &table);
+    let e = f.enricher(claims);
+    let mut event = failed_event(&name);
+    event["detail"]["TrainingJobStatus"] = json!("Stopped");
+    event["detail"]["SecondaryStatus"] = json!("MaxRuntimeExceeded");
+    f.calls.reset();
+    let out = invoke(&e, event.clone()).await.unwrap();
+    let Outcome::Reported { report } = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(report["category"], "timeout");
+    assert_eq!(
+        report["timeout"],
+        json!({"reason": "MaxRuntimeExceeded", "ran_seconds": 7200, "limit_seconds": 7200})
+    );
+    let counts = f.calls.counts();
+    assert_eq!(counts.get("DescribeTrainingJob"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("DescribeLogStreams"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("GetLogEvents"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("Publish"), Some(&1), "{counts:?}");
+    let again = invoke(&e, event).await.unwrap();
+    assert!(matches!(again, Outcome::Duplicate { .. }), "{again:?}");
+    assert_eq!(f.calls.counts().get("Publish"), Some(&1));
+    let received = f.inbox.drain().await;
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].body["timeout"]["reason"], "MaxRuntimeExceeded");
+}

@@ -4,6 +4,7 @@
 //! the classifier CLI, its bench and every domain test build in seconds.
 
 pub mod alarm;
+pub mod chat;
 pub mod claims;
 pub mod classify;
 pub mod config;

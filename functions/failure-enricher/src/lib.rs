@@ -13,6 +13,7 @@
 //! duplicate. A direct request always answers.
 
 pub mod adapter;
+pub mod chat;
 pub mod endpoint;
 pub mod job;
 pub mod logs;

@@ -746,3 +746,82 @@ async fn a_job_stopped_at_max_runtime_is_a_timeout_and_a_person_stopping_one_is_
     assert!(matches!(out, Outcome::Ignored { .. }), "{out:?}");
     assert_eq!(e.jobs.calls.lock().unwrap().len(), calls);
 }
+
+/// The chat notice of every report kind (job failure, timeout, endpoint) has the custom
+/// notification shape, threads by resource, and carries the why and the fix, no secret.
+#[tokio::test]
+async fn every_report_kind_renders_a_valid_chat_notice() {
+    let mut logs = FakeLogs::default();
+    logs.streams.insert(
+        "train-42/algo-1-1700000000".into(),
+        events(&[
+            "torch.cuda.OutOfMemoryError: CUDA out of memory. api_key=sk-live-0123456789abcdef",
+        ]),
+    );
+    let mut timeout = job("sagewatch-demo-timeout-1", "");
+    timeout.failure_reason = None;
+    timeout.secondary_status = Some("MaxRuntimeExceeded".into());
+    timeout.max_runtime_seconds = Some(3600);
+    timeout.training_seconds = Some(3600);
+    let jobs = FakeJobs {
+        jobs: BTreeMap::from([
+            (
+                "train-42".into(),
+                job("train-42", "AlgorithmError: see logs"),
+            ),
+            ("sagewatch-demo-timeout-1".into(), timeout),
+        ]),
+        endpoints: BTreeMap::from([(
+            "SagewatchDemoEndpoint".into(),
+            failed_endpoint("SagewatchDemoEndpoint"),
+        )]),
+        ..FakeJobs::default()
+    };
+    let e = enricher(jobs, logs);
+    for (payload, thread, event_type, category) in [
+        (
+            sample("training-job-state-change-failed.json").tap_name("train-42"),
+            "sagewatch/TrainingJob/123456789012/train-42",
+            "failure",
+            "out_of_memory",
+        ),
+        (
+            sample("training-job-state-change-max-runtime.json"),
+            "sagewatch/TrainingJob/123456789012/sagewatch-demo-timeout-1",
+            "timeout",
+            "timeout",
+        ),
+        (
+            sample("endpoint-state-change-failed.json"),
+            "sagewatch/Endpoint/123456789012/SagewatchDemoEndpoint",
+            "failure",
+            "image_error",
+        ),
+    ] {
+        let Outcome::Reported { report } = run(&e, payload).await.unwrap() else {
+            panic!("{thread}: not reported")
+        };
+        let subject = e.notifier.sent().last().unwrap().subject.clone();
+        let chat = failure_enricher::chat::render(&report, &subject).to_json();
+        sagewatch::chat::check(&chat).unwrap_or_else(|err| panic!("{thread}: {err}: {chat}"));
+        assert_eq!(chat["version"], "1.0");
+        assert_eq!(chat["source"], "custom");
+        assert_eq!(chat["content"]["textType"], "client-markdown");
+        assert_eq!(chat["content"]["title"], subject.as_str());
+        assert_eq!(chat["content"]["keywords"][0], category, "{chat}");
+        assert_eq!(chat["content"]["nextSteps"][0], report["hint"]);
+        assert_eq!(chat["metadata"]["threadId"], thread);
+        assert_eq!(chat["metadata"]["eventType"], event_type);
+        assert_eq!(chat["metadata"]["additionalContext"]["region"], "us-east-1");
+        assert!(chat["metadata"]["relatedResources"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("arn:aws:sagemaker:"));
+        let d = chat["content"]["description"].as_str().unwrap();
+        assert!(d.contains(category), "{d}");
+        assert!(!chat.to_string().contains("sk-live"), "{chat}");
+        if event_type == "timeout" {
+            assert!(d.contains("after 3600 s of 3600 s allowed"), "{d}");
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! The chat notice of a report (AWS chat integration custom notification, rendered by
+//! `sagewatch::chat`): the headline, the why and the evidence in markdown, the hint as the
+//! next step; one thread per job or endpoint. Written from the redacted report JSON only.
+
+use sagewatch::chat::ChatMessage;
+use serde_json::Value;
+use std::fmt::Write as _;
+
+/// At most this many evidence lines in a chat notice (the report has them all).
+const EVIDENCE_LINES: usize = 3;
+
+pub fn render(report: &Value, subject: &str) -> ChatMessage {
+    let s = |k: &str| report.get(k).and_then(Value::as_str).unwrap_or("");
+    let resource_type = s("resource_type");
+    let (name, arn) = if resource_type == "Endpoint" {
+        (s("endpoint_name"), s("endpoint_arn"))
+    } else {
+        (s("job_name"), s("job_arn"))
+    };
+    let mut d = String::new();
+    let _ = writeln!(
+        d,
+        "*{}* (confidence {:.2}) in {}/{}",
+        s("category"),
+        report
+            .get("confidence")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0),
+        s("account"),
+        s("region")
+    );
+    if let Some(t) = report.get("timeout") {
+        let n = |k: &str| {
+            t.get(k)
+                .and_then(Value::as_u64)
+                .map_or("?".into(), |v| v.to_string())
+        };
+        let _ = writeln!(
+            d,
+            "Stopped by `{}` after {} s of {} s allowed.",
+            t.get("reason").and_then(Value::as_str).unwrap_or(""),
+            n("ran_seconds"),
+            n("limit_seconds")
+        );
+    }
+    if !s("failure_reason").is_empty() {
+        let _ = writeln!(d, "FailureReason: `{}`", s("failure_reason"));
+    }
+    let evidence = report.get("evidence").and_then(Value::as_array);
+    for e in evidence.into_iter().flatten().take(EVIDENCE_LINES) {
+        let g = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("");
+        let _ = writeln!(d, "> [{}] `{}`", g("host"), g("text"));
+    }
+    if !s("console_url").is_empty() {
+        let _ = writeln!(d, "<{}|Open in the console>", s("console_url"));
+    }
+    let mut m = ChatMessage::new(subject, &d)
+        .keyword(s("category"))
+        .keyword(resource_type)
+        .thread(format!("sagewatch/{resource_type}/{}/{name}", s("account")))
+        .summary(subject)
+        .event_type(if report.get("timeout").is_some() {
+            "timeout"
+        } else {
+            "failure"
+        })
+        .context("account", s("account"))
+        .context("region", s("region"));
+    if !s("hint").is_empty() {
+        m = m.next_step(s("hint"));
+    }
+    if !arn.is_empty() {
+        m = m.resource(arn);
+    }
+    m
+}

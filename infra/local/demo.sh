@@ -31,6 +31,7 @@ echo "emulator: $ENDPOINT"
 
 step "Seeding: SNS alerts topic with an SQS subscriber; training jobs sagewatch-demo-train-1 and -2 (InProgress for 1 h, tagged sagewatch:auto-stop=true); failed jobs sagewatch-demo-failed-1 (training, 2 hosts) and sagewatch-demo-transform-1 with their logs"
 "$PY" infra/local/demo_scenario.py seed "$ENDPOINT" >"$WORK/seed.env"
+PY="$PY" bash infra/local/demo_failures.sh seed "$ENDPOINT"
 cat "$WORK/seed.env"
 
 cat >"$WORK/functions.env" <<ENV
@@ -90,6 +91,7 @@ invoke overfit-guard events/alarm-sns-two-jobs.json "overfit-guard: an alarm ove
 invoke failure-enricher events/training-job-state-change-failed.json "failure-enricher: sagewatch-demo-failed-1 failed (EventBridge event) - why?"
 invoke failure-enricher events/transform-job-state-change.json "failure-enricher: a batch transform job failed with 'See job logs' - the logs say why"
 invoke failure-enricher events/failure-direct-invoke.json "failure-enricher: on-demand triage of a job by name (direct invocation)"
+invoke failure-enricher events/training-job-state-change-max-runtime.json "failure-enricher: a training job hit MaxRuntimeInSeconds (Stopped, a timeout) - how long against its limit?"
 
 invoke event-augmenter "$GPU_SAMPLE" "event-augmenter: a 2-host GPU training job completed (host utilisation from CloudWatch; algo-2 has no GPU data)"
 invoke event-augmenter "$GPU_SAMPLE" "event-augmenter: EventBridge delivers the same event again (counted once: nothing emitted)"

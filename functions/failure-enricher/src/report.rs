@@ -8,7 +8,7 @@ use crate::request::Request;
 use chrono::{DateTime, Utc};
 use sagewatch::classify::Classification;
 use sagewatch::events::JobType;
-use sagewatch::redact::{redact_json, redact_map};
+use sagewatch::redact::{redact_json, redact_map, KnownSecrets};
 use sagewatch::target::partition_of_region;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
@@ -86,6 +86,9 @@ pub fn build(request: &Request, job: &JobFacts, logs: &LogsRead, c: &Classificat
         map.retain(|_, v| !v.is_null());
     }
     redact_json(&mut doc);
+    // The job's own secret values (secret-named hyperparameters and environment) wherever
+    // they appear, even bare: a traceback quoting a password has no `password=` before it.
+    KnownSecrets::from_maps([&job.parameters]).redact_json(&mut doc);
     let verb = if request.timeout.is_some() {
         "stopped by its time limit"
     } else {

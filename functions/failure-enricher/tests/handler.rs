@@ -433,6 +433,37 @@ async fn duplicate_deliveries_report_once_and_a_failed_publish_gives_the_claim_b
 }
 
 #[tokio::test]
+async fn a_jobs_own_secret_values_are_redacted_even_bare() {
+    // #11 item 4: the value of a secret-named hyperparameter, quoted with nothing around it
+    // that looks like a secret, in the FailureReason and in a log line.
+    let secret = "Tr0ub4dor-and-3";
+    let mut j = job(
+        "j",
+        &format!("AlgorithmError: could not connect to the database as admin/{secret}"),
+    );
+    j.parameters.insert("db_pass".into(), secret.into());
+    let jobs = FakeJobs {
+        jobs: BTreeMap::from([("j".into(), j)]),
+        ..FakeJobs::default()
+    };
+    let mut logs = FakeLogs::default();
+    logs.streams.insert(
+        "j/algo-1-1700000000".into(),
+        events(&[&format!(
+            "psycopg2.OperationalError: auth failed ({secret})"
+        )]),
+    );
+    let e = enricher(jobs, logs);
+    let Outcome::Reported { report } = run(&e, direct("j")).await.unwrap() else {
+        panic!()
+    };
+    assert!(!report.to_string().contains(secret), "{report}");
+    let sent = e.notifier.sent();
+    assert!(!sent[0].sns_message().contains(secret));
+    assert!(!sent[0].subject.contains(secret));
+}
+
+#[tokio::test]
 async fn other_accounts_need_the_cross_account_role() {
     let mut event = sample("training-job-state-change-failed.json");
     event["account"] = json!("111122223333");

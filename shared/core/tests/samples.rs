@@ -33,6 +33,8 @@ const EVENT_SAMPLES: &[(&str, &str)] = &[
         "HyperParameterTuningJob",
     ),
     ("endpoint-state-change.json", "Endpoint"),
+    // endpoint-canary's smoke-test trigger: two variants and the sagewatch:canary tag.
+    ("endpoint-state-change-in-service-canary.json", "Endpoint"),
     // endpoint-guard: a 2-variant endpoint InService, then Deleting; its schedule input.
     (
         "endpoint-state-change-in-service-2-variants.json",
@@ -92,6 +94,8 @@ fn every_json_sample_is_covered_by_a_test() {
     covered.extend([
         "failure-direct-invoke.json",
         "sqs-batch-training-job-state-change.json",
+        // endpoint-canary's schedule input (functions/endpoint-canary tests it).
+        "endpoint-canary-schedule.json",
     ]);
     for entry in std::fs::read_dir(events_dir()).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();

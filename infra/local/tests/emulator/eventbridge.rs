@@ -31,8 +31,10 @@ enum Route {
     ApiCall,
     /// Endpoints InService, Deleting or Failed -> endpoint-guard.
     EndpointState,
+    /// Endpoints InService -> endpoint-canary (post-deploy smoke test).
+    CanaryInService,
 }
-use Route::{ApiCall, EndpointState, FailedJob, StateChange};
+use Route::{ApiCall, CanaryInService, EndpointState, FailedJob, StateChange};
 
 /// Every `AWS::Events::Rule` with an `EventPattern` in `infra/*.yaml`, and its route. A rule
 /// missing here (or listed here but gone from its template) fails the test.
@@ -41,6 +43,7 @@ const RULES: &[(&str, &str, Route)] = &[
     ("template.yaml", "StateChangesRule", StateChange),
     ("template.yaml", "ApiCallsRule", ApiCall),
     ("template.yaml", "EndpointStatesRule", EndpointState),
+    ("template.yaml", "CanaryInServiceRule", CanaryInService),
     (
         "workload-account.yaml",
         "ForwardStateChangesRule",
@@ -55,10 +58,18 @@ const SAMPLES: &[(&str, &[Route])] = &[
     ("cloudtrail-api-call-error.json", &[ApiCall]),
     ("cloudtrail-api-call.json", &[ApiCall]),
     ("endpoint-deployment-state-change.json", &[StateChange]),
-    ("endpoint-state-change.json", &[StateChange, EndpointState]),
+    (
+        "endpoint-state-change.json",
+        &[StateChange, EndpointState, CanaryInService],
+    ),
     (
         "endpoint-state-change-in-service-2-variants.json",
-        &[StateChange, EndpointState],
+        &[StateChange, EndpointState, CanaryInService],
+    ),
+    // endpoint-canary's smoke-test trigger (tagged sagewatch:canary, two variants).
+    (
+        "endpoint-state-change-in-service-canary.json",
+        &[StateChange, EndpointState, CanaryInService],
     ),
     (
         "endpoint-state-change-deleting.json",

@@ -269,6 +269,10 @@ class SagewatchMiddleware:
         except BodyError as e:
             return _json_response(start_response, e.status, {"ok": False, "error": str(e)})
         path = environ.get("PATH_INFO", "")
+        import runtime_ext  # seeded sagemaker-runtime InvokeEndpoint results and errors
+
+        if runtime_ext.claims(environ):
+            return runtime_ext.handle(environ, start_response)
         if path.startswith(CONTROL_PREFIX):
             return control(environ, start_response)
         if cbor_bridge.is_rpcv2_cbor(environ):

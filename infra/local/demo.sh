@@ -32,6 +32,7 @@ echo "emulator: $ENDPOINT"
 step "Seeding: SNS alerts topic with an SQS subscriber; training jobs sagewatch-demo-train-1 and -2 (InProgress for 1 h, tagged sagewatch:auto-stop=true); failed jobs sagewatch-demo-failed-1 (training, 2 hosts) and sagewatch-demo-transform-1 with their logs"
 "$PY" infra/local/demo_scenario.py seed "$ENDPOINT" >"$WORK/seed.env"
 PY="$PY" bash infra/local/demo_failures.sh seed "$ENDPOINT"
+PY="$PY" bash infra/local/demo_canary.sh seed "$ENDPOINT"
 cat "$WORK/seed.env"
 
 cat >"$WORK/functions.env" <<ENV
@@ -98,6 +99,8 @@ invoke event-augmenter "$GPU_SAMPLE" "event-augmenter: EventBridge delivers the 
 invoke event-augmenter events/training-job-state-change-stopping.json "event-augmenter: Stopping is not an end state (not counted)"
 invoke event-augmenter events/sqs-batch-training-job-state-change.json "event-augmenter: an SQS batch (partial batch response)"
 invoke event-augmenter events/cloudtrail-api-call.json "event-augmenter: a StopTrainingJob call seen by CloudTrail (ApiCalls + audit line)"
+
+invoke endpoint-canary events/endpoint-canary-schedule.json "endpoint-canary: two scheduled checks - one passes, one gets a ModelError from its container"
 
 # endpoint-guard: alarms follow a 2-variant endpoint; an idle check and its digest.
 bash infra/local/demo_guard.sh "$ENDPOINT" "$INVOKE_PORT"

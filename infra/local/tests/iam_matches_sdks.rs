@@ -111,37 +111,50 @@ fn to_json(v: &Yaml) -> serde_json::Value {
     }
 }
 
-/// Every action of a policy document (YAML, or JSON built with `!Sub`).
-fn actions(doc: &Yaml) -> Vec<String> {
-    let json: serde_json::Value = match doc {
+/// A policy document as JSON (YAML, or JSON built with `!Sub`).
+fn policy_json(doc: &Yaml) -> serde_json::Value {
+    match doc {
         Yaml::Tagged(t) if t.tag == "Sub" => {
             let text = t.value.as_str().expect("!Sub of a string");
             serde_json::from_str(text).expect("a !Sub policy document is JSON")
         }
         other => to_json(other),
-    };
+    }
+}
+
+/// The Allow statements of a policy document.
+fn allows(doc: &Yaml) -> Vec<serde_json::Value> {
+    let json = policy_json(doc);
     let statements = match &json["Statement"] {
         serde_json::Value::Array(a) => a.clone(),
         one => vec![one.clone()],
     };
     statements
-        .iter()
+        .into_iter()
         .filter(|s| s["Effect"] == "Allow")
-        .flat_map(|s| match &s["Action"] {
-            serde_json::Value::String(a) => vec![a.clone()],
-            serde_json::Value::Array(a) => a
-                .iter()
-                .filter_map(|x| x.as_str().map(str::to_owned))
-                .collect(),
-            _ => Vec::new(),
-        })
         .collect()
 }
 
-/// Function binary → the actions its role allows (inline policies and attached ones).
-fn function_actions(template: &Yaml) -> BTreeMap<String, BTreeSet<String>> {
+fn statement_actions(s: &serde_json::Value) -> Vec<String> {
+    match &s["Action"] {
+        serde_json::Value::String(a) => vec![a.clone()],
+        serde_json::Value::Array(a) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Every allowed action of a policy document.
+fn actions(doc: &Yaml) -> Vec<String> {
+    allows(doc).iter().flat_map(statement_actions).collect()
+}
+
+/// Function binary → the Allow statements of its role (inline policies and attached ones).
+fn function_statements(template: &Yaml) -> BTreeMap<String, Vec<serde_json::Value>> {
     let resources = template["Resources"].as_mapping().expect("Resources");
-    let mut by_role: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut by_role: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
     for (id, r) in resources {
         let id = id.as_str().unwrap_or_default().to_owned();
         match r["Type"].as_str() {
@@ -154,11 +167,11 @@ fn function_actions(template: &Yaml) -> BTreeMap<String, BTreeSet<String>> {
                     by_role
                         .entry(id.clone())
                         .or_default()
-                        .extend(actions(&p["PolicyDocument"]));
+                        .extend(allows(&p["PolicyDocument"]));
                 }
             }
             Some("AWS::IAM::Policy") => {
-                let doc = actions(&r["Properties"]["PolicyDocument"]);
+                let doc = allows(&r["Properties"]["PolicyDocument"]);
                 for role in r["Properties"]["Roles"].as_sequence().into_iter().flatten() {
                     if let Some(role) = referenced(role) {
                         by_role.entry(role).or_default().extend(doc.iter().cloned());
@@ -182,6 +195,14 @@ fn function_actions(template: &Yaml) -> BTreeMap<String, BTreeSet<String>> {
         out.insert(binary, by_role.remove(&role).unwrap_or_default());
     }
     out
+}
+
+/// Function binary → the actions its role allows.
+fn function_actions(template: &Yaml) -> BTreeMap<String, BTreeSet<String>> {
+    function_statements(template)
+        .into_iter()
+        .map(|(f, statements)| (f, statements.iter().flat_map(statement_actions).collect()))
+        .collect()
 }
 
 fn service(action: &str) -> &str {
@@ -290,4 +311,69 @@ fn the_reader_sees_what_it_must() {
     )
     .expect("yaml");
     assert_eq!(actions(&doc), ["sns:Publish", "kms:Decrypt"]);
+}
+
+fn template() -> Yaml {
+    let text = std::fs::read_to_string(repo().join("infra/template.yaml")).expect("template");
+    yaml_serde::from_str(&text).expect("YAML")
+}
+
+#[test]
+fn each_function_may_touch_only_its_own_claim_keys() {
+    // #11 item 13: the claim table is shared; each function's keys start with its name.
+    let mut checked = 0;
+    for (binary, statements) in function_statements(&template()) {
+        for s in statements.iter().filter(|s| {
+            statement_actions(s)
+                .iter()
+                .any(|a| a.starts_with("dynamodb:"))
+        }) {
+            let leading = &s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
+            assert_eq!(
+                leading,
+                &serde_json::json!([format!("{binary}#*")]),
+                "{binary}: {s}"
+            );
+            // ForAllValues is true for a request without a key at all.
+            assert_eq!(
+                s["Condition"]["Null"]["dynamodb:LeadingKeys"], "false",
+                "{binary}: {s}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 2,
+        "the augmenter and the enricher both claim keys"
+    );
+}
+
+#[test]
+fn only_this_stacks_rules_write_the_archive() {
+    // #11 item 15: the archive log groups' resource policy names its writers.
+    let template = template();
+    let resources = template["Resources"].as_mapping().expect("Resources");
+    let mut writes = 0;
+    for (_, r) in resources {
+        if r["Type"].as_str() != Some("AWS::Logs::ResourcePolicy") {
+            continue;
+        }
+        for s in allows(&r["Properties"]["PolicyDocument"]) {
+            if statement_actions(&s)
+                .iter()
+                .any(|a| a == "logs:PutLogEvents")
+            {
+                assert!(
+                    s["Condition"]["StringEquals"]["aws:SourceAccount"].is_string(),
+                    "{s}"
+                );
+                assert!(
+                    !s["Condition"]["ArnEquals"]["aws:SourceArn"].is_null(),
+                    "{s}"
+                );
+                writes += 1;
+            }
+        }
+    }
+    assert!(writes >= 1, "the archive's PutLogEvents statement is there");
 }

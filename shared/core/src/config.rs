@@ -79,18 +79,24 @@ pub struct ClaimTable {
 
 impl ClaimTable {
     pub const DEFAULT_TTL_DAYS: u32 = 30;
+    /// Ten years: claims outlive any redelivery by far, and `now + ttl` cannot overflow.
+    pub const MAX_TTL_DAYS: u32 = 3650;
 
-    /// SAGEWATCH_DEDUPE_TABLE (unset: `None`) and SAGEWATCH_DEDUPE_TTL_DAYS (≥ 1, default 30).
+    /// SAGEWATCH_DEDUPE_TABLE (unset: `None`) and SAGEWATCH_DEDUPE_TTL_DAYS (1..=3650,
+    /// default 30).
     pub fn from_env(env: &Env) -> Result<Option<Self>, ConfigError> {
         let ttl = env.positive(
             "SAGEWATCH_DEDUPE_TTL_DAYS",
             u64::from(Self::DEFAULT_TTL_DAYS),
         )?;
-        let ttl_days = u32::try_from(ttl).map_err(|_| ConfigError::Invalid {
-            name: "SAGEWATCH_DEDUPE_TTL_DAYS".to_owned(),
-            value: ttl.to_string(),
-            reason: "too large".to_owned(),
-        })?;
+        let ttl_days = u32::try_from(ttl)
+            .ok()
+            .filter(|d| *d <= Self::MAX_TTL_DAYS)
+            .ok_or_else(|| ConfigError::Invalid {
+                name: "SAGEWATCH_DEDUPE_TTL_DAYS".to_owned(),
+                value: ttl.to_string(),
+                reason: format!("at most {} days", Self::MAX_TTL_DAYS),
+            })?;
         Ok(env
             .optional("SAGEWATCH_DEDUPE_TABLE")
             .map(|name| ClaimTable { name, ttl_days }))

@@ -4,38 +4,10 @@
 
 use endpoint_guard::alarms::{Applies, Measure, Stat, DEFINITIONS, RATE_EXPRESSION};
 use endpoint_guard::Config;
+use sagewatch_emulator::template::to_json;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use yaml_serde::Value as Yaml;
-
-/// YAML as JSON; a CloudFormation tag becomes its long form (`!Ref X` → `{"Ref": X}`).
-fn to_json(v: &Yaml) -> Value {
-    match v {
-        Yaml::Null => Value::Null,
-        Yaml::Bool(b) => Value::Bool(*b),
-        Yaml::Number(n) => n
-            .as_f64()
-            .and_then(serde_json::Number::from_f64)
-            .map_or(Value::Null, Value::Number),
-        Yaml::String(s) => Value::String(s.clone()),
-        Yaml::Sequence(items) => Value::Array(items.iter().map(to_json).collect()),
-        Yaml::Mapping(m) => Value::Object(
-            m.iter()
-                .map(|(k, v)| (k.as_str().unwrap_or_default().to_owned(), to_json(v)))
-                .collect(),
-        ),
-        Yaml::Tagged(t) => {
-            let tag = t.tag.to_string();
-            let name = tag.trim_start_matches('!');
-            let key = if name == "Ref" {
-                "Ref".to_owned()
-            } else {
-                format!("Fn::{name}")
-            };
-            json!({ key: to_json(&t.value) })
-        }
-    }
-}
 
 fn template() -> Value {
     let path = concat!(

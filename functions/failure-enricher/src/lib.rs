@@ -168,6 +168,21 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
         }
     }
 
+    /// Where the resource is reached from here, or the counted refusal when it is in another
+    /// account and no cross-account role is configured.
+    fn target(
+        &self,
+        account: Option<&str>,
+        region: Option<&str>,
+        home: Option<&str>,
+        name: &str,
+    ) -> Result<Target, Outcome> {
+        self.config
+            .common
+            .target(account, region, home)
+            .map_err(|e| self.reject("no_cross_account_role", e.to_string(), Some(name)))
+    }
+
     /// `Err` carries retryable failures, and permanent AWS errors for the caller to count.
     async fn triage(
         &self,
@@ -175,21 +190,15 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
         home: Option<&str>,
         context: &Context,
     ) -> Result<Outcome, RetryLater> {
-        let target =
-            match self
-                .config
-                .common
-                .target(req.account.as_deref(), req.region.as_deref(), home)
-            {
-                Ok(t) => t,
-                Err(e) => {
-                    return Ok(self.reject(
-                        "no_cross_account_role",
-                        e.to_string(),
-                        Some(&req.job_name),
-                    ))
-                }
-            };
+        let target = match self.target(
+            req.account.as_deref(),
+            req.region.as_deref(),
+            home,
+            &req.job_name,
+        ) {
+            Ok(t) => t,
+            Err(rejected) => return Ok(rejected),
+        };
         let Some(job) = self
             .jobs
             .describe(&target, req.job_type, &req.job_name)
@@ -245,17 +254,15 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
         home: Option<&str>,
         context: &Context,
     ) -> Result<Outcome, RetryLater> {
-        let target =
-            match self
-                .config
-                .common
-                .target(req.account.as_deref(), req.region.as_deref(), home)
-            {
-                Ok(t) => t,
-                Err(e) => {
-                    return Ok(self.reject("no_cross_account_role", e.to_string(), Some(&req.name)))
-                }
-            };
+        let target = match self.target(
+            req.account.as_deref(),
+            req.region.as_deref(),
+            home,
+            &req.name,
+        ) {
+            Ok(t) => t,
+            Err(rejected) => return Ok(rejected),
+        };
         let Some(facts) = self.jobs.describe_endpoint(&target, &req.name).await? else {
             let detail = format!("endpoint {} does not exist", req.name);
             return Ok(self.reject("endpoint_not_found", detail, Some(&req.name)));

@@ -18,6 +18,7 @@
 //! names ([`unique_name`]).
 
 mod fixtures;
+pub mod template;
 pub use fixtures::{create_dedupe_table, Inbox, Received};
 
 use std::collections::BTreeMap;

@@ -5,6 +5,7 @@
 //! Permissions the function's code never calls through an SDK client are set aside, each for
 //! a stated reason ([`IMPLIED`]). Offline: reads files only.
 
+use sagewatch_emulator::template::to_json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use yaml_serde::Value as Yaml;
@@ -78,36 +79,6 @@ fn referenced(v: &Yaml) -> Option<String> {
             Some(s.split('.').next().unwrap_or(s).to_owned())
         }
         _ => None,
-    }
-}
-
-/// YAML as JSON; a CloudFormation tag becomes its long form (`!GetAtt X` → `{"Fn::GetAtt": X}`).
-fn to_json(v: &Yaml) -> serde_json::Value {
-    use serde_json::Value as J;
-    match v {
-        Yaml::Null => J::Null,
-        Yaml::Bool(b) => J::Bool(*b),
-        Yaml::Number(n) => n
-            .as_f64()
-            .and_then(serde_json::Number::from_f64)
-            .map_or(J::Null, J::Number),
-        Yaml::String(s) => J::String(s.clone()),
-        Yaml::Sequence(items) => J::Array(items.iter().map(to_json).collect()),
-        Yaml::Mapping(m) => J::Object(
-            m.iter()
-                .map(|(k, v)| (k.as_str().unwrap_or_default().to_owned(), to_json(v)))
-                .collect(),
-        ),
-        Yaml::Tagged(t) => {
-            let tag = t.tag.to_string();
-            let name = tag.trim_start_matches('!');
-            let key = if name == "Ref" {
-                "Ref".to_owned()
-            } else {
-                format!("Fn::{name}")
-            };
-            serde_json::json!({ key: to_json(&t.value) })
-        }
     }
 }
 

@@ -134,6 +134,7 @@ impl Endpoints for SageMakerEndpoints {
                     name: e.endpoint_name()?.to_owned(),
                     arn: e.endpoint_arn().map(str::to_owned),
                     creation_time: to_chrono(e.creation_time()),
+                    last_modified_time: to_chrono(e.last_modified_time()),
                 })
             }));
             token = page.next_token().map(str::to_owned);

@@ -11,12 +11,17 @@
 //! - the idle check (schedule input `{"action": "idle-check"}`, or a "Scheduled Event"):
 //!   ListEndpoints(InService) → Describe* → ONE GetMetricData (≤ 500 series) → idle report
 //!   lines + EMF → one SNS digest; DeleteEndpoint only for tagged endpoints, dry-run by default.
+//! - the reconciliation (schedule input `{"action": "reconcile"}`): ListEndpoints(InService) +
+//!   DescribeAlarms(prefix) → the endpoints whose state-change event was lost are synced as
+//!   the event would have done, alarms of endpoints that are gone are deleted (see
+//!   [`reconcile`]); each repair is a `ReconciledEvents` count.
 
 pub mod adapter;
 pub mod alarms;
 pub mod idle;
 pub mod overrides;
 pub mod ports;
+pub mod reconcile;
 
 use alarms::{alarms_for, endpoint_prefix, Alarm, Skipped};
 use chrono::{DateTime, Duration, Utc};
@@ -41,6 +46,9 @@ use tracing::{info, warn};
 pub const FUNCTION: &str = "endpoint-guard";
 /// The schedule's input (infra/template.yaml), also `events/endpoint-guard-idle-check.json`.
 pub const IDLE_CHECK: &str = "idle-check";
+/// The reconciliation schedule's input (infra/template.yaml), also
+/// `events/endpoint-guard-reconcile.json`.
+pub const RECONCILE: &str = "reconcile";
 /// GetMetricData takes at most 500 queries per call.
 pub const MAX_SERIES_PER_CALL: usize = 500;
 
@@ -58,6 +66,10 @@ pub struct Config {
     /// USD per instance-hour by instance type, for the estimated cost.
     pub prices: BTreeMap<String, f64>,
     pub region: String,
+    /// Endpoints modified within it are re-synced by the reconciliation.
+    pub reconcile_lookback: Duration,
+    /// Endpoints synced or cleaned per reconciliation run; the rest wait for the next.
+    pub reconcile_max_endpoints: usize,
 }
 
 impl Config {
@@ -65,7 +77,8 @@ impl Config {
     /// SAGEWATCH_ALARM_PREFIX (`sagewatch-endpoint-`), SAGEWATCH_LATENCY_STATISTIC (p90),
     /// SAGEWATCH_INVOCATIONS_LOW_ALARM (false), SAGEWATCH_IDLE_LOOKBACK_HOURS (24),
     /// SAGEWATCH_IDLE_DRY_RUN (true), SAGEWATCH_KILL_SWITCH (false),
-    /// SAGEWATCH_INSTANCE_PRICES (JSON object type → USD/hour, optional), AWS_REGION.
+    /// SAGEWATCH_INSTANCE_PRICES (JSON object type → USD/hour, optional), AWS_REGION,
+    /// SAGEWATCH_RECONCILE_LOOKBACK_HOURS (3), SAGEWATCH_RECONCILE_MAX_ENDPOINTS (50).
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let invalid = |name: &str, value: String, reason: &str| ConfigError::Invalid {
             name: name.to_owned(),
@@ -117,6 +130,22 @@ impl Config {
             kill_switch: env.flag("SAGEWATCH_KILL_SWITCH", false)?,
             prices,
             region: env.or("AWS_REGION", "us-east-1"),
+            reconcile_lookback: Duration::hours(
+                i64::try_from(env.positive("SAGEWATCH_RECONCILE_LOOKBACK_HOURS", 3)?)
+                    .ok()
+                    .filter(|h| *h <= 24 * 14)
+                    .ok_or_else(|| {
+                        invalid(
+                            "SAGEWATCH_RECONCILE_LOOKBACK_HOURS",
+                            env.or("SAGEWATCH_RECONCILE_LOOKBACK_HOURS", ""),
+                            "at most 336 (14 days)",
+                        )
+                    })?,
+            ),
+            reconcile_max_endpoints: usize::try_from(
+                env.positive("SAGEWATCH_RECONCILE_MAX_ENDPOINTS", 50)?,
+            )
+            .unwrap_or(usize::MAX),
         })
     }
 
@@ -133,6 +162,8 @@ impl Config {
             kill_switch: false,
             prices: BTreeMap::new(),
             region: "us-east-1".into(),
+            reconcile_lookback: Duration::hours(3),
+            reconcile_max_endpoints: 50,
         }
     }
 }
@@ -159,6 +190,32 @@ pub struct AlarmSync {
     pub deleted: Vec<String>,
     pub skipped: Vec<Skipped>,
     pub ignored_tags: Vec<String>,
+    /// Done by the reconciliation, not by an event.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub reconciled: bool,
+}
+
+impl AlarmSync {
+    fn changed(&self) -> bool {
+        !self.put.is_empty() || !self.deleted.is_empty()
+    }
+}
+
+/// One reconciliation run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReconcileRun {
+    /// InService endpoints listed.
+    pub listed: usize,
+    /// Owned alarms listed.
+    pub alarms: usize,
+    /// Endpoints synced as their lost event would have (only changed ones count as reconciled).
+    pub synced: Vec<AlarmSync>,
+    /// Endpoint → alarms deleted because the endpoint is gone (or Failed).
+    pub removed: BTreeMap<String, Vec<String>>,
+    /// Endpoints not InService whose alarms were left (Creating, Updating, opted out…).
+    pub kept: Vec<String>,
+    /// Left for the next run (the per-run bound).
+    pub deferred: usize,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -173,6 +230,7 @@ pub struct IdleRun {
 pub enum Summary {
     Alarms(AlarmSync),
     Idle(IdleRun),
+    Reconcile(ReconcileRun),
 }
 
 fn retry(e: AwsError) -> Error {
@@ -190,6 +248,9 @@ impl<E: Endpoints, A: Alarms, M: Metrics, N: Notifier, S: Sink> Guard<E, A, M, N
             || payload.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event");
         if is_idle_check {
             return self.idle_check().await.map(Summary::Idle);
+        }
+        if payload.get("action").and_then(Value::as_str) == Some(RECONCILE) {
+            return self.reconcile().await.map(Summary::Reconcile);
         }
         let parsed = SageMakerEvent::from_value(payload);
         let (account, endpoint) = match parsed {
@@ -234,7 +295,7 @@ impl<E: Endpoints, A: Alarms, M: Metrics, N: Notifier, S: Sink> Guard<E, A, M, N
             .endpoint_status
             .clone()
             .unwrap_or_else(|| Status::new("Unknown"));
-        self.sync_alarms(&name, &status, &overrides)
+        self.sync_alarms(&name, &status, &overrides, false)
             .await
             .map(Summary::Alarms)
     }
@@ -259,11 +320,13 @@ impl<E: Endpoints, A: Alarms, M: Metrics, N: Notifier, S: Sink> Guard<E, A, M, N
         name: &str,
         status: &Status,
         overrides: &Overrides,
+        reconciled: bool,
     ) -> Result<AlarmSync, Error> {
         let mut sync = AlarmSync {
             endpoint: name.to_owned(),
             status: status.as_str().to_owned(),
             ignored_tags: overrides.ignored.clone(),
+            reconciled,
             ..AlarmSync::default()
         };
         if overrides.alarms_off {
@@ -368,8 +431,107 @@ impl<E: Endpoints, A: Alarms, M: Metrics, N: Notifier, S: Sink> Guard<E, A, M, N
         if !sync.ignored_tags.is_empty() {
             m.property("ignored_tags", &sync.ignored_tags);
         }
+        if sync.reconciled {
+            m.property("reconciled", true);
+        }
         self.sink.write(m.render_logged());
         sync
+    }
+
+    /// Repairs what lost state-change events left: see [`reconcile`]. Every call is one the
+    /// event path makes too, so a real event arriving during the run finds nothing to redo.
+    async fn reconcile(&self) -> Result<ReconcileRun, Error> {
+        let now = Utc::now();
+        let listed = self.endpoints.list_in_service().await.map_err(retry)?;
+        let owned = self
+            .alarms
+            .list(&self.config.alarm_prefix)
+            .await
+            .map_err(retry)?;
+        let plan = reconcile::plan(
+            &listed,
+            &owned,
+            now,
+            self.config.reconcile_lookback,
+            self.config.reconcile_max_endpoints,
+        );
+        let mut run = ReconcileRun {
+            listed: listed.len(),
+            alarms: owned.len(),
+            deferred: plan.deferred,
+            ..ReconcileRun::default()
+        };
+        for e in &plan.ensure {
+            // The event carries the tags; here they are read (opt-outs and overrides).
+            let tags = match &e.arn {
+                Some(arn) => self.endpoints.tags(arn).await.map_err(retry)?,
+                None => BTreeMap::new(),
+            };
+            let overrides = Overrides::from_tags(&tags, &self.config.latency_statistic);
+            let sync = self
+                .sync_alarms(&e.endpoint, &Status::new("InService"), &overrides, true)
+                .await?;
+            if sync.changed() {
+                self.count_reconciled(&e.endpoint, "InService");
+            }
+            run.synced.push(sync);
+        }
+        for (endpoint, names) in plan.orphans {
+            let gone = match self.endpoints.describe(&endpoint).await.map_err(retry)? {
+                None => true,
+                Some(view) if matches!(view.status.as_str(), "Failed" | "Deleting") => {
+                    let tags = match &view.arn {
+                        Some(arn) => self.endpoints.tags(arn).await.map_err(retry)?,
+                        None => BTreeMap::new(),
+                    };
+                    !Overrides::from_tags(&tags, &self.config.latency_statistic).alarms_off
+                }
+                // Creating, Updating, RollingBack…: its next event decides.
+                Some(_) => false,
+            };
+            if !gone {
+                run.kept.push(endpoint);
+                continue;
+            }
+            self.alarms.delete(&names).await.map_err(retry)?;
+            self.count_reconciled(&endpoint, "Deleting");
+            run.removed.insert(endpoint, names);
+        }
+        let mut m = MetricRecord::new(self.config.common.metrics_namespace.clone(), now);
+        m.dimension("Function", FUNCTION)
+            .dimension_set(&["Function"])
+            .metric("ReconcileDeferred", run.deferred as f64, Unit::Count)
+            .property("sagewatch_event", "reconcile_run")
+            .property("listed", run.listed)
+            .property("alarms", run.alarms)
+            .property(
+                "reconciled",
+                run.synced.iter().filter(|s| s.changed()).count() + run.removed.len(),
+            )
+            .property("kept", &run.kept);
+        self.sink.write(m.render_logged());
+        if run.deferred > 0 {
+            warn!(
+                deferred = run.deferred,
+                "reconciliation bound reached; the rest waits for the next run"
+            );
+        }
+        Ok(run)
+    }
+
+    /// `ReconciledEvents` by [Function, Kind]: an event SageMaker did not deliver (or we did
+    /// not handle) that the reconciliation made up for.
+    fn count_reconciled(&self, endpoint: &str, missed: &str) {
+        let mut m = MetricRecord::new(self.config.common.metrics_namespace.clone(), Utc::now());
+        m.dimension("Function", FUNCTION)
+            .dimension("Kind", "Endpoint")
+            .dimension_set(&["Function", "Kind"])
+            .metric("ReconciledEvents", 1.0, Unit::Count)
+            .property("sagewatch_event", "reconciled")
+            .property("endpoint", endpoint)
+            .property("missed", missed)
+            .property("reconciled", true);
+        self.sink.write(m.render_logged());
     }
 
     async fn idle_check(&self) -> Result<IdleRun, Error> {

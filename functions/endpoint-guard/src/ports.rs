@@ -24,6 +24,8 @@ pub struct EndpointSummary {
     pub name: String,
     pub arn: Option<String>,
     pub creation_time: Option<DateTime<Utc>>,
+    /// Its last create or update (the reconciliation re-syncs recently modified ones).
+    pub last_modified_time: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

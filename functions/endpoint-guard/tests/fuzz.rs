@@ -59,6 +59,7 @@ impl Endpoints for &Everything {
             name: v.name,
             arn: v.arn,
             creation_time: v.creation_time,
+            last_modified_time: v.creation_time,
         }])
     }
     async fn tags(&self, _: &str) -> Result<BTreeMap<String, String>, AwsError> {

@@ -63,6 +63,7 @@ impl Endpoints for &Fake {
             name: v.name,
             arn: v.arn,
             creation_time: v.creation_time,
+            last_modified_time: v.creation_time,
         }])
     }
     async fn tags(&self, _arn: &str) -> Result<BTreeMap<String, String>, AwsError> {
@@ -234,4 +235,37 @@ async fn another_accounts_endpoint_touches_no_alarm_here() {
         .await
         .unwrap();
     assert_eq!(fake.calls.all(), ["DescribeAlarms"]);
+}
+
+#[tokio::test]
+async fn reconcile_gives_an_unalarmed_endpoint_its_alarms_and_counts_it() {
+    let fake = Fake::default();
+    let g = guard(&fake, |_| {});
+    let Summary::Reconcile(done) = run(&g, json!({"action": "reconcile"})).await.unwrap() else {
+        panic!("not a reconciliation");
+    };
+    assert_eq!(done.listed, 1);
+    assert_eq!(done.synced.len(), 1);
+    assert!(done.synced[0].reconciled);
+    assert!(!done.synced[0].put.is_empty());
+    let calls = fake.calls.all();
+    assert_eq!(calls[..3], ["ListEndpoints", "DescribeAlarms", "ListTags"]);
+    let counted: Vec<Value> = g
+        .sink
+        .json()
+        .into_iter()
+        .filter(|l| l["ReconciledEvents"] == json!(1.0))
+        .collect();
+    assert_eq!(counted.len(), 1, "{counted:?}");
+    assert_eq!(counted[0]["Kind"], json!("Endpoint"));
+    // Nothing is published for a repair: the alarms themselves are the effect.
+    assert!(g.notifier.sent().is_empty());
+
+    // A throttled put fails the run: the schedule's retry (or the next run) finishes it.
+    let throttled = Fake {
+        throttle_puts: true,
+        ..Fake::default()
+    };
+    let g = guard(&throttled, |_| {});
+    assert!(run(&g, json!({"action": "reconcile"})).await.is_err());
 }

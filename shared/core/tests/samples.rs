@@ -96,6 +96,8 @@ fn every_json_sample_is_covered_by_a_test() {
         "sqs-batch-training-job-state-change.json",
         // endpoint-canary's schedule input (functions/endpoint-canary tests it).
         "endpoint-canary-schedule.json",
+        // endpoint-guard's reconciliation schedule input (functions/endpoint-guard tests it).
+        "endpoint-guard-reconcile.json",
     ]);
     for entry in std::fs::read_dir(events_dir()).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();

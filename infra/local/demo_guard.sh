@@ -76,3 +76,9 @@ invoke events/endpoint-guard-idle-check.json "endpoint-guard: the hourly idle ch
 aws_py 'import boto3; boto3.client("sagemaker").delete_endpoint(EndpointName="sagewatch-demo-2v")'
 invoke events/endpoint-state-change-deleting.json "endpoint-guard: $EP is Deleting - its alarms go"
 aws_py "$SHOW_ALARMS" "$EP"
+
+# The lost event: sagewatch-demo-idle went InService without any event reaching endpoint-guard
+# (EventBridge delivers best effort). The 15-minute reconciliation finds it unalarmed.
+invoke events/endpoint-guard-reconcile.json "endpoint-guard: the reconciliation - endpoints whose InService event never arrived get their alarms (ReconciledEvents)"
+aws_py "$SHOW_ALARMS" sagewatch-demo-idle | head -3
+invoke events/endpoint-guard-reconcile.json "endpoint-guard: the next reconciliation finds nothing to repair"

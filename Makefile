@@ -73,7 +73,7 @@ test: emulator-deps fmt-check clippy validate emulator-guard
 
 # Every parser of untrusted input (core) and every handler on hostile payloads (functions).
 FUZZ_CASES ?= 20000
-FUZZ_TARGETS := -p sagewatch -p overfit-guard -p event-augmenter -p failure-enricher -p endpoint-guard
+FUZZ_TARGETS := -p sagewatch -p overfit-guard -p event-augmenter -p failure-enricher -p endpoint-guard -p endpoint-canary
 fuzz:
 	PROPTEST_CASES=$(FUZZ_CASES) cargo test --locked $(FUZZ_TARGETS) --test fuzz
 

@@ -39,11 +39,18 @@ fn check(payload: Value) -> Result<(), TestCaseError> {
     let out = block_on(c.handle(LambdaEvent::new(payload, Context::default())));
     if let Ok(summary) = out {
         if summary.invalid.is_some() {
-            prop_assert_eq!(c.endpoints.0.load(Ordering::Relaxed), 0, "invalid input invoked");
+            prop_assert_eq!(
+                c.endpoints.0.load(Ordering::Relaxed),
+                0,
+                "invalid input invoked"
+            );
             prop_assert!(c.notifier.sent().is_empty(), "invalid input notified");
             // Counted: the health line says why.
             prop_assert!(
-                c.sink.json().iter().any(|l| l.get("InvalidEvents").is_some()),
+                c.sink
+                    .json()
+                    .iter()
+                    .any(|l| l.get("InvalidEvents").is_some()),
                 "invalid input not counted"
             );
         }

@@ -10,6 +10,10 @@ Why (verified against moto 5.2.5):
 - GetMetricData ignores a MetricStat's Namespace as soon as it has Dimensions,
   mixing e.g. /aws/sagemaker/TrainingJobs and a custom namespace with the same
   Host dimension. Here each MetricStat query only sees its own namespace.
+- PutMetricAlarm drops each metric query's AccountId (cross-account observability
+  alarms); here it is kept and DescribeAlarms returns it.
+- The SNS notification of a metric-math alarm lists its queries without their
+  MetricStat (and AccountId); CloudWatch's has both: here they are included.
 Alarms are still never *evaluated* against metric data (see README).
 """
 
@@ -21,6 +25,7 @@ import threading
 from typing import Any
 
 from moto.cloudwatch.models import CloudWatchBackend
+from moto.cloudwatch.responses import CloudWatchResponse
 from moto.sns.models import sns_backends
 
 REGION_NAMES = {
@@ -39,6 +44,29 @@ def _iso(t: dt.datetime) -> str:
     if t.tzinfo is not None:
         t = t.astimezone(dt.timezone.utc).replace(tzinfo=None)
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}+0000"
+
+
+def _query_doc(q: Any) -> dict[str, Any]:
+    """One entry of Trigger.Metrics as CloudWatch writes it (lower-case dimension keys)."""
+    doc: dict[str, Any] = {"Id": q.id, "ReturnData": q.return_data}
+    if q.expression:
+        doc["Expression"] = q.expression
+    if q.label:
+        doc["Label"] = q.label
+    if getattr(q, "account_id", None):
+        doc["AccountId"] = q.account_id
+    stat = q.metric_stat
+    if stat is not None:
+        doc["MetricStat"] = {
+            "Metric": {
+                "Dimensions": [{"value": d.value, "name": d.name} for d in stat.metric.dimensions],
+                "MetricName": stat.metric.metric_name,
+                "Namespace": stat.metric.namespace,
+            },
+            "Period": int(stat.period) if stat.period is not None else None,
+            "Stat": stat.stat,
+        }
+    return doc
 
 
 def notification(alarm: Any, account_id: str, old_state: str) -> dict[str, Any]:
@@ -61,10 +89,7 @@ def notification(alarm: Any, account_id: str, old_state: str) -> dict[str, Any]:
     if alarm.extended_statistic:
         trigger["ExtendedStatistic"] = alarm.extended_statistic
     if alarm.metric_data_queries:
-        trigger["Metrics"] = [
-            {"Id": q.id, "ReturnData": q.return_data, "Expression": q.expression, "Label": q.label}
-            for q in alarm.metric_data_queries
-        ]
+        trigger["Metrics"] = [_query_doc(q) for q in alarm.metric_data_queries]
     return {
         "AlarmName": alarm.name,
         "AlarmDescription": alarm.description,
@@ -156,3 +181,16 @@ def install() -> None:
 
     CloudWatchBackend.put_metric_alarm = put_metric_alarm
     CloudWatchBackend.set_alarm_state = set_alarm_state
+
+    original_response_put = CloudWatchResponse.put_metric_alarm
+
+    def response_put_metric_alarm(self: CloudWatchResponse) -> Any:
+        result = original_response_put(self)
+        alarm = self.cloudwatch_backend.alarms.get(self._get_param("AlarmName"))
+        queries = getattr(alarm, "metric_data_queries", None) or []
+        # The backend keeps the queries in request order.
+        for query, raw in zip(queries, self._get_param("Metrics", []) or []):
+            query.account_id = raw.get("AccountId")
+        return result
+
+    CloudWatchResponse.put_metric_alarm = response_put_metric_alarm

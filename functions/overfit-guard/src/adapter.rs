@@ -60,9 +60,15 @@ impl SageMakerJobs {
     }
 }
 
-fn metric_of(m: &cw::types::Metric) -> AlarmMetric {
+/// One `MetricStat` of an alarm's metric math, with the account its query reads (`AccountId`
+/// of a cross-account observability alarm; absent: the alarm's own account).
+fn metric_of(m: &cw::types::Metric, account: Option<&str>) -> AlarmMetric {
     AlarmMetric {
         id: None,
+        account_id: account
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned),
         namespace: m.namespace().map(str::to_owned),
         metric_name: m.metric_name().map(str::to_owned),
         dimensions: m
@@ -109,13 +115,13 @@ impl TrainingJobs for SageMakerJobs {
                     .iter()
                     .filter_map(|d| Some((d.name()?.to_owned(), d.value()?.to_owned())))
                     .collect(),
+                account_id: None,
             });
         }
         metrics.extend(
             a.metrics()
                 .iter()
-                .filter_map(|q| q.metric_stat()?.metric())
-                .map(metric_of),
+                .filter_map(|q| Some(metric_of(q.metric_stat()?.metric()?, q.account_id()))),
         );
         Ok(Some(AlarmFacts {
             state: AlarmState::parse(a.state_value().map_or("", |s| s.as_str())),

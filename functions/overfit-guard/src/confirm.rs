@@ -5,7 +5,7 @@
 //! and entered ALARM at the time the notification says (a stale ALARM delivered after the alarm
 //! went back to OK, or a replay of an old one, does not stop a job). Pure: the adapter reads.
 
-use crate::resolve::{resolve_metrics, Resolution};
+use crate::resolve::{job_account, resolve_metrics, Resolution};
 use chrono::{DateTime, Utc};
 use sagewatch::alarm::{AlarmMetric, AlarmNotification, AlarmState};
 
@@ -31,10 +31,13 @@ pub enum Confirmation {
 /// be: both are the same instant, written with millisecond precision.
 const SAME_INSTANT_MS: i64 = 1_000;
 
+/// `account` is the account the notification places the job in (see
+/// [`crate::resolve::job_account`]); the alarm must read the job's metrics from that account too.
 pub fn confirm(
     notification: &AlarmNotification,
     facts: Option<&AlarmFacts>,
     job: &str,
+    account: Option<&str>,
     namespaces: &[String],
 ) -> Confirmation {
     let Some(facts) = facts else {
@@ -51,6 +54,19 @@ pub fn confirm(
                 notification.alarm_name
             ))
         }
+    }
+    let watched = job_account(
+        &facts.metrics,
+        namespaces,
+        job,
+        notification.account.as_deref(),
+    );
+    if watched.as_ref().map(Option::as_deref) != Ok(account) {
+        return Confirmation::Forged(format!(
+            "the alarm {} reads {job}'s metrics from {watched:?}, not from account {}",
+            notification.alarm_name,
+            account.unwrap_or("-")
+        ));
     }
     if facts.state != AlarmState::Alarm {
         return Confirmation::Stale(format!("the alarm is {} now", facts.state.as_str()));
@@ -94,34 +110,58 @@ mod tests {
         let ns = vec![TRAINING_NAMESPACE.to_owned()];
         let n = notification();
         let job = "sagewatch-demo-train-1";
+        let acct = n.account.as_deref();
         assert_eq!(
-            confirm(&n, Some(&facts(&n)), job, &ns),
+            confirm(&n, Some(&facts(&n)), job, acct, &ns),
             Confirmation::Confirmed
         );
         assert!(matches!(
-            confirm(&n, None, job, &ns),
+            confirm(&n, None, job, acct, &ns),
             Confirmation::Forged(_)
         ));
         // A real alarm on another job, named in a forged notification.
         assert!(matches!(
-            confirm(&n, Some(&facts(&n)), "someone-elses-job", &ns),
+            confirm(&n, Some(&facts(&n)), "someone-elses-job", acct, &ns),
             Confirmation::Forged(_)
         ));
         let mut ok = facts(&n);
         ok.state = AlarmState::Ok;
         assert!(matches!(
-            confirm(&n, Some(&ok), job, &ns),
+            confirm(&n, Some(&ok), job, acct, &ns),
             Confirmation::Stale(_)
         ));
         // In ALARM again, but since a later state change: this delivery is an old one.
         let mut later = facts(&n);
         later.state_updated = n.state_change_time.map(|t| t + Duration::minutes(10));
         assert!(matches!(
-            confirm(&n, Some(&later), job, &ns),
+            confirm(&n, Some(&later), job, acct, &ns),
             Confirmation::Stale(_)
         ));
         let mut close = facts(&n);
         close.state_updated = n.state_change_time.map(|t| t + Duration::milliseconds(400));
-        assert_eq!(confirm(&n, Some(&close), job, &ns), Confirmation::Confirmed);
+        assert_eq!(
+            confirm(&n, Some(&close), job, acct, &ns),
+            Confirmation::Confirmed
+        );
+    }
+
+    #[test]
+    fn the_alarm_must_read_the_job_from_the_account_the_notification_names() {
+        let ns = vec![TRAINING_NAMESPACE.to_owned()];
+        let n = notification();
+        let job = "sagewatch-demo-train-1";
+        let mut elsewhere = facts(&n);
+        for m in &mut elsewhere.metrics {
+            m.account_id = Some("111122223333".into());
+        }
+        assert_eq!(
+            confirm(&n, Some(&elsewhere), job, Some("111122223333"), &ns),
+            Confirmation::Confirmed
+        );
+        // The real alarm watches the job in its own account; the notification says another.
+        assert!(matches!(
+            confirm(&n, Some(&facts(&n)), job, Some("111122223333"), &ns),
+            Confirmation::Forged(_)
+        ));
     }
 }

@@ -206,11 +206,44 @@ impl<J: TrainingJobs, N: Notifier, S: Sink> Guard<J, N, S> {
             }
         };
 
-        let target = match self.config.common.target(
+        // A cross-account observability alarm reads the job's metrics in another account
+        // (`AccountId` of its queries): the job is looked up and stopped there, while the
+        // alarm itself is read where it lives.
+        let job_account = match resolve::job_account(
+            &alarm.metrics,
+            &policy.job_namespaces,
+            &job,
             alarm.account.as_deref(),
-            alarm.region.as_deref(),
-            home_account,
         ) {
+            Ok(account) => account,
+            Err(accounts) => {
+                let detail = format!(
+                    "the metrics naming {job} are read from {} different accounts: {}",
+                    accounts.len(),
+                    accounts.join(", ")
+                );
+                return self
+                    .conclude(alarm, Some(&job), None, Decision::Ambiguous, detail)
+                    .await;
+            }
+        };
+        let targets = self
+            .config
+            .common
+            .target(
+                alarm.account.as_deref(),
+                alarm.region.as_deref(),
+                home_account,
+            )
+            .and_then(|alarm_target| {
+                let job_target = self.config.common.target(
+                    job_account.as_deref(),
+                    alarm.region.as_deref(),
+                    home_account,
+                )?;
+                Ok((alarm_target, job_target))
+            });
+        let (alarm_target, target) = match targets {
             Ok(t) => t,
             Err(e) => {
                 return self
@@ -226,12 +259,17 @@ impl<J: TrainingJobs, N: Notifier, S: Sink> Guard<J, N, S> {
         };
 
         if policy.confirm_alarms {
-            let facts = match self.jobs.alarm(&target, &alarm.alarm_name).await {
+            let facts = match self.jobs.alarm(&alarm_target, &alarm.alarm_name).await {
                 Ok(facts) => facts,
                 Err(e) => return self.permanent_or_retry(alarm, &job, e).await,
             };
-            let confirmation =
-                confirm::confirm(alarm, facts.as_ref(), &job, &policy.job_namespaces);
+            let confirmation = confirm::confirm(
+                alarm,
+                facts.as_ref(),
+                &job,
+                job_account.as_deref(),
+                &policy.job_namespaces,
+            );
             let refused = match confirmation {
                 confirm::Confirmation::Confirmed => None,
                 confirm::Confirmation::Forged(why) => Some((Decision::Unconfirmed, why)),

@@ -36,29 +36,70 @@ pub fn resolve_job(alarm: &AlarmNotification, namespaces: &[String]) -> Resoluti
 /// The same rule over any list of watched metrics (the notification's, or the alarm's own as
 /// DescribeAlarms returns them).
 pub fn resolve_metrics(metrics: &[AlarmMetric], namespaces: &[String]) -> Resolution {
-    let mut jobs = BTreeSet::new();
-    let training = metrics.iter().filter(|m| {
-        m.namespace
-            .as_deref()
-            .is_some_and(|ns| namespaces.iter().any(|allowed| allowed == ns))
-    });
-    for metric in training {
-        for (name, value) in &metric.dimensions {
-            let job = match name.as_str() {
-                "TrainingJobName" => Some(value.as_str()),
-                "Host" => job_of_host(value),
-                _ => None,
-            };
-            if let Some(job) = job.map(str::trim).filter(|j| !j.is_empty()) {
-                jobs.insert(job.to_owned());
-            }
-        }
-    }
+    let jobs: BTreeSet<String> = metrics
+        .iter()
+        .flat_map(|m| jobs_named(m, namespaces))
+        .collect();
     match jobs.len() {
         0 => Resolution::NoJob,
         1 => Resolution::Job(jobs.into_iter().next().unwrap_or_default()),
         _ => Resolution::Ambiguous(jobs.into_iter().collect()),
     }
+}
+
+/// The jobs one metric names (none outside the training namespaces).
+fn jobs_named(metric: &AlarmMetric, namespaces: &[String]) -> Vec<String> {
+    let training = metric
+        .namespace
+        .as_deref()
+        .is_some_and(|ns| namespaces.iter().any(|allowed| allowed == ns));
+    if !training {
+        return Vec::new();
+    }
+    metric
+        .dimensions
+        .iter()
+        .filter_map(|(name, value)| match name.as_str() {
+            "TrainingJobName" => Some(value.as_str()),
+            "Host" => job_of_host(value),
+            _ => None,
+        })
+        .map(str::trim)
+        .filter(|j| !j.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The account the job lives in: the `AccountId` of the metric queries that name it (a
+/// cross-account observability alarm reads metrics of other accounts), else the alarm's own.
+/// When the metrics naming the job disagree, nobody can tell which account's job is meant:
+/// `Err` with the accounts (`-` for the alarm's own when it is unknown).
+pub fn job_account(
+    metrics: &[AlarmMetric],
+    namespaces: &[String],
+    job: &str,
+    alarm_account: Option<&str>,
+) -> Result<Option<String>, Vec<String>> {
+    let accounts: BTreeSet<Option<String>> = metrics
+        .iter()
+        .filter(|m| jobs_named(m, namespaces).iter().any(|j| j == job))
+        .map(|m| {
+            m.account_id
+                .clone()
+                .or_else(|| alarm_account.map(str::to_owned))
+        })
+        .collect();
+    if accounts.len() > 1 {
+        return Err(accounts
+            .into_iter()
+            .map(|a| a.unwrap_or_else(|| "-".to_owned()))
+            .collect());
+    }
+    Ok(accounts
+        .into_iter()
+        .next()
+        .flatten()
+        .or_else(|| alarm_account.map(str::to_owned)))
 }
 
 #[cfg(test)]
@@ -107,5 +148,46 @@ mod tests {
         assert_eq!(job_of_host("train-1/worker-1"), None);
         assert_eq!(job_of_host("/algo-1"), None);
         assert_eq!(job_of_host("train-1"), None);
+    }
+
+    fn metric(job: &str, account: Option<&str>) -> AlarmMetric {
+        AlarmMetric {
+            id: None,
+            namespace: Some(TRAINING_NAMESPACE.into()),
+            metric_name: Some("train:loss".into()),
+            dimensions: vec![("TrainingJobName".into(), job.into())],
+            account_id: account.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn the_job_lives_where_the_metrics_naming_it_are_read() {
+        let ns = vec![TRAINING_NAMESPACE.to_owned()];
+        let home = Some("123456789012");
+        let own = [metric("j", None), metric("j", Some("123456789012"))];
+        assert_eq!(
+            job_account(&own, &ns, "j", home),
+            Ok(Some("123456789012".into()))
+        );
+        let other = [
+            metric("j", Some("111122223333")),
+            metric("j", Some("111122223333")),
+        ];
+        assert_eq!(
+            job_account(&other, &ns, "j", home),
+            Ok(Some("111122223333".into()))
+        );
+        // Another job's metric in another account does not move this job.
+        let mixed_jobs = [metric("j", None), metric("k", Some("111122223333"))];
+        assert_eq!(
+            job_account(&mixed_jobs, &ns, "j", home),
+            Ok(Some("123456789012".into()))
+        );
+        let split = [metric("j", None), metric("j", Some("111122223333"))];
+        assert_eq!(
+            job_account(&split, &ns, "j", home),
+            Err(vec!["111122223333".into(), "123456789012".into()])
+        );
+        assert_eq!(job_account(&split[..1], &ns, "j", None), Ok(None));
     }
 }

@@ -513,3 +513,124 @@ async fn another_account_is_reached_through_an_assumed_role() {
         .expect("job in the workload account");
     assert_eq!(seen["TrainingJobStatus"], "Stopping");
 }
+
+#[tokio::test]
+async fn a_cross_account_metric_math_alarm_stops_the_job_in_its_metrics_account() {
+    // #11: a monitoring-account alarm (cross-account observability) whose queries read the
+    // job's metrics in the workload account. DescribeAlarms in the alarm's account (home
+    // clients, counted); Search/Stop/AddTags in the job's account (assumed role).
+    use cw::types::{ComparisonOperator, Dimension, Metric, MetricDataQuery, MetricStat};
+    let emu = Emulator::shared().await;
+    let config = emu.sdk_config().await;
+    let workload = "111122223333";
+    let job = unique_name("xacct-math");
+    emu.seed_job(
+        JobKind::Training,
+        &job,
+        json!({"AccountId": workload, "TrainingJobStatus": "InProgress",
+               "TrainingStartTime": Utc::now().timestamp() - 3600,
+               "Tags": [{"Key": "sagewatch:auto-stop", "Value": "true"}]}),
+    )
+    .await;
+    let cloudwatch = cw::Client::new(&config);
+    let topic = Inbox::new(&config, "xacct-alarm-topic").await;
+    let stat = |id: &str, metric: &str| {
+        MetricDataQuery::builder()
+            .id(id)
+            .account_id(workload)
+            .return_data(false)
+            .metric_stat(
+                MetricStat::builder()
+                    .metric(
+                        Metric::builder()
+                            .namespace("/aws/sagemaker/TrainingJobs")
+                            .metric_name(metric)
+                            .dimensions(
+                                Dimension::builder()
+                                    .name("TrainingJobName")
+                                    .value(&job)
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .period(60)
+                    .stat("Average")
+                    .build(),
+            )
+            .build()
+    };
+    let name = format!("{job}-overfit");
+    cloudwatch
+        .put_metric_alarm()
+        .alarm_name(&name)
+        .metrics(stat("m_train", "train:loss"))
+        .metrics(stat("m_val", "validation:loss"))
+        .metrics(
+            MetricDataQuery::builder()
+                .id("e1")
+                .expression("(m_val - m_train) / m_train")
+                .return_data(true)
+                .build(),
+        )
+        .evaluation_periods(1)
+        .threshold(0.1)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .alarm_actions(&topic.topic_arn)
+        .send()
+        .await
+        .expect("PutMetricAlarm");
+    // The emulator keeps each query's AccountId (cloudwatch_ext.py).
+    let read = cloudwatch
+        .describe_alarms()
+        .alarm_names(&name)
+        .send()
+        .await
+        .expect("DescribeAlarms");
+    let accounts: Vec<Option<&str>> = read.metric_alarms()[0]
+        .metrics()
+        .iter()
+        .map(|q| q.account_id())
+        .collect();
+    assert_eq!(accounts, [Some(workload), Some(workload), None]);
+    cloudwatch
+        .set_alarm_state()
+        .alarm_name(&name)
+        .state_value(cw::types::StateValue::Alarm)
+        .state_reason("Threshold Crossed: test")
+        .send()
+        .await
+        .expect("SetAlarmState");
+    let published = topic.drain().await;
+    assert_eq!(published.len(), 1);
+    let mut payload = sagewatch::testing::sample("alarm-sns-metric-math.json");
+    payload["Records"][0]["Sns"]["Message"] = Value::from(published[0].body.to_string());
+
+    let mut f = fixture(Policy::default()).await;
+    f.guard.config.policy.confirm_alarms = true;
+    f.guard.config.common.cross_account_role = Some("sagewatch-overfit-guard".into());
+    let s = f.invoke(payload).await;
+    assert_eq!(
+        s.outcomes[0].decision,
+        Decision::Stopped,
+        "{:?}",
+        s.outcomes
+    );
+    let counts = f.calls.counts();
+    assert_eq!(counts.get("DescribeAlarms"), Some(&1), "{counts:?}");
+    for op in ["Search", "StopTrainingJob", "AddTags"] {
+        assert_eq!(
+            counts.get(op),
+            None,
+            "{op} ran in the home account: {counts:?}"
+        );
+    }
+    let seen = emu
+        .control(
+            "GET",
+            &format!("/_sagewatch/sagemaker/training-jobs/{job}?AccountId={workload}"),
+            None,
+        )
+        .await
+        .expect("job in the workload account");
+    assert_eq!(seen["TrainingJobStatus"], "Stopping");
+}

@@ -27,6 +27,8 @@ struct FakeJobs {
     deny_stop: bool,
     /// What DescribeAlarms returns, by alarm name.
     alarms: Mutex<HashMap<String, AlarmFacts>>,
+    /// (operation, account of the target) of every call.
+    targets: Mutex<Vec<(&'static str, Option<String>)>>,
 }
 
 impl FakeJobs {
@@ -41,10 +43,20 @@ impl FakeJobs {
     fn log(&self, call: String) {
         self.calls.lock().unwrap().push(call);
     }
+    fn at(&self, op: &'static str, target: &Target) {
+        self.targets
+            .lock()
+            .unwrap()
+            .push((op, target.account.clone()));
+    }
+    fn targets(&self) -> Vec<(&'static str, Option<String>)> {
+        self.targets.lock().unwrap().clone()
+    }
 }
 
 impl TrainingJobs for FakeJobs {
     async fn find(&self, target: &Target, name: &str) -> Result<Option<JobView>, AwsError> {
+        self.at("find", target);
         self.log(format!(
             "find {name} {:?}/{:?}",
             target.account, target.region
@@ -58,7 +70,8 @@ impl TrainingJobs for FakeJobs {
         self.log(format!("exists {name}"));
         Ok(self.jobs.lock().unwrap().contains_key(name))
     }
-    async fn stop(&self, _: &Target, name: &str) -> Result<StopOutcome, AwsError> {
+    async fn stop(&self, target: &Target, name: &str) -> Result<StopOutcome, AwsError> {
+        self.at("stop", target);
         self.log(format!("stop {name}"));
         if self.deny_stop {
             return Err(AwsError::new(
@@ -80,11 +93,18 @@ impl TrainingJobs for FakeJobs {
             )))
         }
     }
-    async fn tag(&self, _: &Target, arn: &str, tags: &[(String, String)]) -> Result<(), AwsError> {
+    async fn tag(
+        &self,
+        target: &Target,
+        arn: &str,
+        tags: &[(String, String)],
+    ) -> Result<(), AwsError> {
+        self.at("tag", target);
         self.log(format!("tag {arn} {}", tags.len()));
         Ok(())
     }
-    async fn alarm(&self, _: &Target, name: &str) -> Result<Option<AlarmFacts>, AwsError> {
+    async fn alarm(&self, target: &Target, name: &str) -> Result<Option<AlarmFacts>, AwsError> {
+        self.at("alarm", target);
         self.log(format!("alarm {name}"));
         Ok(self.alarms.lock().unwrap().get(name).cloned())
     }
@@ -569,4 +589,114 @@ fn role_arns_carry_the_region_partition() {
     assert_eq!(partition_of_region("cn-north-1"), "aws-cn");
     assert_eq!(partition_of_region("us-gov-west-1"), "aws-us-gov");
     assert_eq!(partition_of_region("eu-west-1"), "aws");
+}
+
+/// The metric-math sample with `AccountId` on its queries (`None`: left out).
+fn cross_account_math(train: Option<&str>, validation: Option<&str>) -> Value {
+    let mut payload = sample("alarm-sns-metric-math.json");
+    let raw = payload["Records"][0]["Sns"]["Message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut message: Value = serde_json::from_str(&raw).unwrap();
+    let mut stats = 0;
+    for q in message["Trigger"]["Metrics"].as_array_mut().unwrap() {
+        if q.get("MetricStat").is_none() {
+            continue;
+        }
+        let account = if stats == 0 { train } else { validation };
+        stats += 1;
+        if let Some(a) = account {
+            q["AccountId"] = json!(a);
+        }
+    }
+    assert_eq!(stats, 2, "the sample has two MetricStat queries");
+    payload["Records"][0]["Sns"]["Message"] = json!(message.to_string());
+    payload
+}
+
+#[tokio::test]
+async fn a_cross_account_metric_math_alarm_stops_the_job_in_the_metrics_account() {
+    // #11: CloudWatch cross-account observability. The alarm lives in the monitoring
+    // account (123456789012), its queries read the job's metrics in 111122223333.
+    const WORKLOAD: &str = "111122223333";
+    let payload = cross_account_math(Some(WORKLOAD), Some(WORKLOAD));
+    let notified = alarms_from_payload(&payload).unwrap().remove(0).unwrap();
+    let jobs = FakeJobs::with(job(JOB, "InProgress", 60, true));
+    jobs.alarms.lock().unwrap().insert(
+        notified.alarm_name.clone(),
+        AlarmFacts {
+            state: AlarmState::Alarm,
+            state_updated: notified.state_change_time,
+            metrics: notified.metrics.clone(),
+        },
+    );
+    let mut g = guard(jobs, Policy::default());
+    g.config.policy.confirm_alarms = true;
+    g.config.common.cross_account_role = Some("guard".into());
+    let s = run(&g, payload).await;
+    assert_eq!(
+        s.outcomes[0].decision,
+        Decision::Stopped,
+        "{:?}",
+        s.outcomes
+    );
+    let home = Some("123456789012".to_owned());
+    let workload = Some(WORKLOAD.to_owned());
+    assert_eq!(
+        g.jobs.targets(),
+        vec![
+            ("alarm", home),
+            ("find", workload.clone()),
+            ("stop", workload.clone()),
+            ("tag", workload.clone()),
+            ("tag", workload),
+        ]
+    );
+
+    // Without a role the other account cannot be reached: refused before any call.
+    let mut g = guard(
+        FakeJobs::with(job(JOB, "InProgress", 60, true)),
+        Policy::default(),
+    );
+    g.config.common.cross_account_role = None;
+    let s = run(&g, cross_account_math(Some(WORKLOAD), Some(WORKLOAD))).await;
+    assert_eq!(s.outcomes[0].decision, Decision::NoCrossAccountRole);
+    assert!(g.jobs.calls().is_empty());
+}
+
+#[tokio::test]
+async fn metrics_naming_the_job_in_two_accounts_are_ambiguous() {
+    for payload in [
+        cross_account_math(Some("111122223333"), None),
+        cross_account_math(Some("111122223333"), Some("444455556666")),
+    ] {
+        let mut g = guard(
+            FakeJobs::with(job(JOB, "InProgress", 60, true)),
+            Policy::default(),
+        );
+        g.config.common.cross_account_role = Some("guard".into());
+        let s = run(&g, payload).await;
+        assert_eq!(
+            s.outcomes[0].decision,
+            Decision::Ambiguous,
+            "{:?}",
+            s.outcomes
+        );
+        assert!(s.outcomes[0].detail.contains("111122223333"));
+        assert!(g.jobs.calls().is_empty(), "no lookup, no stop");
+        assert_eq!(g.notifier.sent().len(), 1);
+    }
+    // The alarm's own account named explicitly is the same account: not ambiguous.
+    let g = guard(
+        FakeJobs::with(job(JOB, "InProgress", 60, true)),
+        Policy::default(),
+    );
+    let s = run(&g, cross_account_math(Some("123456789012"), None)).await;
+    assert_eq!(
+        s.outcomes[0].decision,
+        Decision::Stopped,
+        "{:?}",
+        s.outcomes
+    );
 }

@@ -50,6 +50,9 @@ pub struct AlarmMetric {
     pub metric_name: Option<String>,
     /// (name, value) in the order given.
     pub dimensions: Vec<(String, String)>,
+    /// The account the metric is read from, when a cross-account (observability) metric-math
+    /// alarm says so (`AccountId` of the query); `None`: the alarm's own account.
+    pub account_id: Option<String>,
 }
 
 impl AlarmMetric {
@@ -207,6 +210,8 @@ struct SnsMetricDataQuery {
     #[serde(deserialize_with = "lenient_string")]
     expression: Option<String>,
     metric_stat: Option<SnsMetricStat>,
+    #[serde(deserialize_with = "lenient_string")]
+    account_id: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -259,6 +264,7 @@ impl SnsAlarm {
                 namespace: trigger.namespace,
                 metric_name: trigger.metric_name,
                 dimensions: trigger.dimensions,
+                account_id: None,
             });
         }
         for q in trigger.metrics {
@@ -271,6 +277,7 @@ impl SnsAlarm {
                     namespace: stat.metric.namespace,
                     metric_name: stat.metric.metric_name,
                     dimensions: stat.metric.dimensions,
+                    account_id: non_empty(q.account_id),
                 });
             }
         }
@@ -292,6 +299,13 @@ impl SnsAlarm {
             delivery,
         }
     }
+}
+
+/// An empty or blank `AccountId` is no account (the alarm's own).
+fn non_empty(account: Option<String>) -> Option<String> {
+    account
+        .map(|a| a.trim().to_owned())
+        .filter(|a| !a.is_empty())
 }
 
 fn split_arn(
@@ -355,6 +369,8 @@ struct LambdaMetricQuery {
     #[serde(deserialize_with = "lenient_string")]
     expression: Option<String>,
     metric_stat: Option<LambdaMetricStat>,
+    #[serde(deserialize_with = "lenient_string")]
+    account_id: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -389,6 +405,7 @@ impl LambdaAlarmAction {
                     namespace: stat.metric.namespace,
                     metric_name: stat.metric.name,
                     dimensions: stat.metric.dimensions,
+                    account_id: non_empty(q.account_id),
                 });
             }
         }
@@ -482,6 +499,43 @@ mod tests {
             region_and_account_from_arn("arn:aws:cloudwatch:::alarm:x"),
             None
         );
+    }
+
+    #[test]
+    fn cross_account_metric_queries_carry_their_account() {
+        // Cross-account observability: each MetricDataQuery may name the account it reads.
+        let message = json!({"AlarmName": "x", "NewStateValue": "ALARM",
+            "AlarmArn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:x",
+            "Trigger": {"Metrics": [
+                {"Id": "m_train", "AccountId": "111122223333", "MetricStat": {"Metric": {
+                    "Namespace": "/aws/sagemaker/TrainingJobs", "MetricName": "train:loss",
+                    "Dimensions": [{"name": "TrainingJobName", "value": "j"}]}}},
+                {"Id": "m_val", "AccountId": 111122223333_u64, "MetricStat": {"Metric": {
+                    "Namespace": "/aws/sagemaker/TrainingJobs", "MetricName": "validation:loss",
+                    "Dimensions": [{"name": "TrainingJobName", "value": "j"}]}}},
+                {"Id": "m_other", "AccountId": " ", "MetricStat": {"Metric": {"MetricName": "a"}}},
+                {"Id": "m_none", "MetricStat": {"Metric": {"MetricName": "b"}}},
+                {"Id": "e", "Expression": "(m_val - m_train) / m_train"}]}});
+        let alarms = alarms_from_payload(&sns(&message.to_string())).unwrap();
+        let a = alarms[0].as_ref().unwrap();
+        let accounts: Vec<Option<&str>> =
+            a.metrics.iter().map(|m| m.account_id.as_deref()).collect();
+        assert_eq!(
+            accounts,
+            [Some("111122223333"), Some("111122223333"), None, None]
+        );
+        assert_eq!(a.account.as_deref(), Some("123456789012"));
+        let action = json!({"alarmArn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:a",
+            "alarmData": {"alarmName": "a", "state": {"value": "ALARM"}, "configuration": {
+                "metrics": [
+                    {"id": "m1", "accountId": "444455556666", "metricStat": {"metric": {
+                        "namespace": "/aws/sagemaker/TrainingJobs", "name": "train:loss",
+                        "dimensions": {"TrainingJobName": "j"}}}},
+                    {"id": "m2", "accountId": null, "metricStat": {"metric": {"name": "x"}}}]}}});
+        let alarms = alarms_from_payload(&action).unwrap();
+        let a = alarms[0].as_ref().unwrap();
+        assert_eq!(a.metrics[0].account_id.as_deref(), Some("444455556666"));
+        assert_eq!(a.metrics[1].account_id, None);
     }
 
     #[test]

@@ -223,6 +223,9 @@ def control(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
     try:
         if parts == ["health"]:
             return _json_response(start_response, 200, {"ok": True})
+        # event-augmenter's sweep (issue #18): finished jobs whose event never came.
+        if method == "POST" and parts == ["sagemaker", "finished-jobs"]:
+            return _json_response(start_response, 200, sagemaker_ext.seed_finished_jobs(_body(environ)))
         if len(parts) == 3 and parts[0] == "sagemaker" and parts[1].endswith("-jobs"):
             kind = parts[1][: -len("-jobs")]
             if kind not in sagemaker_ext.KINDS:

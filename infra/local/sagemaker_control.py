@@ -243,3 +243,67 @@ def patch_endpoint(name: str, patch: dict[str, Any], region: str = DEFAULT_REGIO
             if field in patch:
                 setattr(endpoint, attr, _parse_time(patch[field], field))
         return {"EndpointName": name, **{f: getattr(endpoint, a).isoformat() + "Z" for f, a in ENDPOINT_TIMES.items()}}
+
+
+# --- event-augmenter's sweep (issue #18): finished jobs whose event never came -------------
+
+FINISHED_FIELDS = {"Kind", "Name", "Status", "FailureReason", "StartTime", "EndTime", "LastModifiedTime",
+                   "CreationTime", "InstanceType", "InstanceCount", "Region", "AccountId"}
+
+
+def _finished_patch(kind: Kind, job: dict[str, Any]) -> dict[str, Any]:
+    """One finished job's fields -> a seed() patch in the kind's own field names."""
+    status = job.get("Status")
+    if status not in TERMINAL:
+        raise ControlError(400, f"Status must be one of {sorted(TERMINAL)}, not {status!r}")
+    end = job.get("EndTime", job.get("LastModifiedTime"))
+    if end is None:
+        raise ControlError(400, "EndTime or LastModifiedTime is required")
+    patch: dict[str, Any] = {
+        kind.status_field: status,
+        f"{kind.prefix}EndTime": end,
+        # A job is last modified when it ends, unless the seed says otherwise.
+        "LastModifiedTime": job.get("LastModifiedTime", end),
+    }
+    for field, target in (("StartTime", f"{kind.prefix}StartTime"), ("CreationTime", "CreationTime"),
+                          ("Region", "Region"), ("AccountId", "AccountId")):
+        if field in job:
+            patch[target] = job[field]
+    # Created when it started (or ended), not when it was seeded: listings sort by it.
+    patch.setdefault("CreationTime", job.get("StartTime", end))
+    if "FailureReason" in job:
+        patch["FailureReason"] = job["FailureReason"]
+    if "InstanceType" in job or "InstanceCount" in job:
+        resources = {"InstanceType": job.get("InstanceType", "ml.m5.xlarge"),
+                     "InstanceCount": job.get("InstanceCount", 1)}
+        if kind.key == "training":
+            patch["ResourceConfig"] = {**resources, "VolumeSizeInGB": 30}
+        elif kind.key == "processing":
+            patch["ProcessingResources"] = {"ClusterConfig": {**resources, "VolumeSizeInGB": 30}}
+        else:
+            patch["TransformResources"] = resources
+    return patch
+
+
+def seed_finished_jobs(body: dict[str, Any]) -> dict[str, Any]:
+    """`{"Jobs": [{"Kind": "training"|"processing"|"transform", "Name", "Status":
+    Completed|Failed|Stopped, "FailureReason", "StartTime", "EndTime", "LastModifiedTime"
+    (default EndTime), "CreationTime", "InstanceType", "InstanceCount", "Region",
+    "AccountId"}]}`: jobs that ended at a chosen time, as if their state-change event had been
+    lost (nothing is sent anywhere). CreationTime defaults to StartTime, else EndTime.
+    Answers `{"Jobs": [<Describe*Job of each>]}`."""
+    jobs = body.get("Jobs")
+    if not isinstance(jobs, list) or not jobs:
+        raise ControlError(400, "`Jobs` must be a non-empty list")
+    patches = []
+    for i, job in enumerate(jobs):
+        if not isinstance(job, dict):
+            raise ControlError(400, f"Jobs[{i}] is not an object")
+        unknown = sorted(set(job) - FINISHED_FIELDS)
+        if unknown:
+            raise ControlError(400, f"Jobs[{i}]: unknown fields {unknown}; allowed {sorted(FINISHED_FIELDS)}")
+        kind_key = job.get("Kind")
+        if kind_key not in KINDS:
+            raise ControlError(400, f"Jobs[{i}].Kind must be one of {sorted(KINDS)}, not {kind_key!r}")
+        patches.append((kind_key, job.get("Name"), _finished_patch(KINDS[kind_key], job)))
+    return {"Jobs": [seed(kind_key, str(name), patch) for kind_key, name, patch in patches]}

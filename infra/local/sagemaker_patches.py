@@ -239,3 +239,127 @@ def install() -> None:
     SageMakerModelBackend._get_resource_from_arn = _get_resource_from_arn
     SageMakerModelBackend.add_tags = _add_tags
     SageMakerResponse.update_endpoint = _update_endpoint
+    install_sweep_listings()
+
+
+# --- event-augmenter's sweep (issue #18): List{Training,Processing,Transform}Jobs ----------
+# moto 5.2.5 answers these, and honours LastModifiedTimeAfter/Before, but not as AWS does:
+# - it cuts a page of MaxResults jobs first and filters that page afterwards (pages come back
+#   short or empty while NextToken goes on, and which jobs a page holds depends on every
+#   other job in the account);
+# - SortBy / SortOrder are checked but ignored (insertion order).
+# AWS filters, sorts (CreationTime unless SortBy says otherwise) and then pages. These answer
+# from moto's jobs that way, with the Summary fields of each kind. (StatusEquals is applied
+# with the other filters; AWS documents that it is applied after MaxResults.)
+
+SWEEP_TIME_FILTERS = {
+    "CreationTimeAfter": ("creation_time", 1),
+    "CreationTimeBefore": ("creation_time", -1),
+    "LastModifiedTimeAfter": ("last_modified_time", 1),
+    "LastModifiedTimeBefore": ("last_modified_time", -1),
+}
+
+SUMMARY_FIELDS = {
+    "training": ["TrainingJobName", "TrainingJobArn", "CreationTime", "TrainingEndTime",
+                 "LastModifiedTime", "TrainingJobStatus", "SecondaryStatus"],
+    "processing": ["ProcessingJobName", "ProcessingJobArn", "CreationTime", "ProcessingEndTime",
+                   "LastModifiedTime", "ProcessingJobStatus", "FailureReason", "ExitMessage"],
+    "transform": ["TransformJobName", "TransformJobArn", "CreationTime", "TransformEndTime",
+                  "LastModifiedTime", "TransformJobStatus", "FailureReason"],
+}
+
+
+def _request_time(value: Any, field: str) -> dt.datetime | None:
+    """A parsed datetime, epoch seconds (number or numeric string) or ISO-8601 -> naive UTC,
+    like moto's jobs."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            try:
+                parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                raise ValidationError(message=f"{field}: not a timestamp: {value!r}")
+            return parsed.astimezone(dt.timezone.utc).replace(tzinfo=None) if parsed.tzinfo else parsed
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return dt.datetime.fromtimestamp(value, dt.timezone.utc).replace(tzinfo=None)
+    raise ValidationError(message=f"{field}: not a timestamp: {value!r}")
+
+
+def _sweep_page(items: list[Any], max_results: Any, token: Any) -> tuple[list[Any], str | None]:
+    """One page of MaxResults (1..=100, AWS's default 10) from an opaque NextToken."""
+    try:
+        size = int(max_results) if max_results else 10
+        start = int(token) if token else 0
+    except (TypeError, ValueError):
+        raise ValidationError(message="Invalid pagination token or MaxResults.")
+    if not 1 <= size <= 100 or not 0 <= start <= len(items):
+        raise ValidationError(message="Invalid pagination token or MaxResults.")
+    end = start + size
+    return items[start:end], (str(end) if end < len(items) else None)
+
+
+def _sweep_summary(kind: Kind, job: Any) -> dict[str, Any]:
+    prefix = kind.prefix
+    values = {
+        f"{prefix}JobName": getattr(job, f"{kind.key}_job_name"),
+        f"{prefix}JobArn": job.arn,
+        "CreationTime": job.creation_time,
+        f"{prefix}EndTime": getattr(job, kind.end_attr, None),
+        "LastModifiedTime": getattr(job, "last_modified_time", None),
+        kind.status_field: getattr(job, kind.status_attr),
+        "SecondaryStatus": getattr(job, "secondary_status", None),
+        "FailureReason": getattr(job, "failure_reason", None) or None,
+        "ExitMessage": getattr(job, "exit_message", None) or None,
+    }
+    return {k: values[k] for k in SUMMARY_FIELDS[kind.key] if values.get(k) is not None}
+
+
+def _list_jobs(kind: Kind) -> Any:
+    def handler(self: SageMakerResponse) -> Any:
+        from moto.core.responses import ActionResult
+
+        param = self._get_param
+        sort_by = param("SortBy", "CreationTime")
+        sort_order = param("SortOrder", "Ascending")
+        if sort_by not in ("Name", "CreationTime", "Status") or sort_order not in ("Ascending", "Descending"):
+            raise ValidationError(message=f"invalid SortBy {sort_by!r} or SortOrder {sort_order!r}")
+        bounds = [(attr, sign, _request_time(param(f), f))
+                  for f, (attr, sign) in SWEEP_TIME_FILTERS.items()]
+        name_contains = param("NameContains")
+        status = param("StatusEquals")
+
+        def keep(job: Any) -> bool:
+            for attr, sign, bound in bounds:
+                value = getattr(job, attr, None)
+                if bound is not None and (value is None or (value - bound).total_seconds() * sign <= 0):
+                    return False
+            if name_contains and name_contains not in getattr(job, f"{kind.key}_job_name"):
+                return False
+            return not status or getattr(job, kind.status_attr) == status
+
+        sort_key = {
+            "Name": lambda j: getattr(j, f"{kind.key}_job_name"),
+            "CreationTime": lambda j: j.creation_time,
+            "Status": lambda j: getattr(j, kind.status_attr),
+        }[sort_by]
+        with LOCK:
+            jobs = sorted((j for j in kind.jobs(self.sagemaker_backend).values() if keep(j)),
+                          key=sort_key, reverse=sort_order == "Descending")
+            page, token = _sweep_page(jobs, param("MaxResults"), param("NextToken"))
+            summaries = [_sweep_summary(kind, j) for j in page]
+        out: dict[str, Any] = {f"{kind.prefix}JobSummaries": summaries}
+        if token:
+            out["NextToken"] = token
+        return ActionResult(out)
+
+    return handler
+
+
+def install_sweep_listings() -> None:
+    for kind in KINDS.values():
+        setattr(SageMakerResponse, f"list_{kind.key}_jobs", _list_jobs(kind))

@@ -1,18 +1,32 @@
-//! The host-metrics port with the AWS SDK: CloudWatch GetMetricData and ListMetrics. (The
-//! claim store is the shared DynamoDB adapter, `sagewatch_aws::claims::DynamoClaims`.)
+//! The ports with the AWS SDK: host metrics (CloudWatch GetMetricData and ListMetrics), and
+//! for the sweep SageMaker's List*Jobs / Describe*Job per account ([`SageMakerJobs`]) and
+//! the claim table read beside the shared claim store ([`TableClaims`]: the claims are
+//! `sagewatch_aws::claims::DynamoClaims`, plus one GetItem).
 
+use crate::ports::{ClaimReader, Jobs, ListPage, ListRequest};
 use crate::ports::{
     DiscoveredHosts, HostDiscovery, HostMetrics, MetricRequest, MetricValues, QUERY_STAT,
 };
+use aws_config::SdkConfig;
 use aws_sdk_cloudwatch as cw;
+use aws_sdk_sagemaker as sm;
 use aws_smithy_types::DateTime as SmithyTime;
 use chrono::Utc;
 use cw::operation::get_metric_data::GetMetricDataOutput;
 use cw::types::{
     Dimension, MessageData, Metric, MetricDataQuery, MetricStat, RecentlyActive, ScanBy, StatusCode,
 };
+use sagewatch::claims::{schema, Claim, ClaimItem, ClaimStore, Claimed};
 use sagewatch::error::{AwsError, ErrorKind};
+use sagewatch::events::JobType;
+use sagewatch::status::Status;
+use sagewatch::sweep::{JobView, Listed, Resources};
+use sagewatch::target::Target;
+use sagewatch_aws::claims::{parse_item, DynamoClaims};
 use sagewatch_aws::error::{from_sdk, safe_text};
+use sagewatch_aws::target::TargetClients;
+use sm::types::{SortBy, SortOrder};
+use std::collections::BTreeMap;
 use tracing::warn;
 
 /// GetMetricData takes at most 500 queries per call.
@@ -208,6 +222,327 @@ impl HostMetrics for CloudWatchMetrics {
         hosts.sort();
         hosts.dedup();
         Ok(DiscoveredHosts { hosts, truncated })
+    }
+}
+
+// ---- The sweep's SageMaker calls --------------------------------------------------------
+
+/// List*Jobs and Describe*Job in the job's account and region (another account through the
+/// cross-account role, `sagewatch_aws::target::TargetClients`).
+pub struct SageMakerJobs {
+    clients: TargetClients<sm::Client>,
+}
+
+impl SageMakerJobs {
+    pub fn new(home: SdkConfig) -> Self {
+        let client = sm::Client::new(&home);
+        Self::with_client(home, client)
+    }
+
+    /// Ready client for the function's own account (tests add a call counter to it).
+    pub fn with_client(home: SdkConfig, client: sm::Client) -> Self {
+        SageMakerJobs {
+            clients: TargetClients::new(home, client, sm::Client::new, "sagewatch-event-augmenter"),
+        }
+    }
+}
+
+fn sm_time(t: Option<&SmithyTime>) -> Option<chrono::DateTime<Utc>> {
+    t.and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+}
+
+fn count(n: Option<i32>) -> Option<u64> {
+    n.and_then(|n| u64::try_from(n).ok())
+}
+
+fn text(s: Option<&str>) -> Option<String> {
+    s.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+fn listed(name: Option<&str>, status: Option<&str>, modified: Option<&SmithyTime>) -> Listed {
+    Listed {
+        name: name.unwrap_or_default().to_owned(),
+        status: Status::new(status.unwrap_or_default()),
+        last_modified: sm_time(modified),
+    }
+}
+
+/// A missing job is `None`: it was deleted between the listing and the describe (SageMaker
+/// answers ValidationException "Requested resource not found.", kind `not_found`).
+fn found<T>(r: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+impl Jobs for SageMakerJobs {
+    /// One page, newest first (`SortBy=CreationTime`, `Descending`), filtered by
+    /// `LastModifiedTimeAfter`/`Before`. No `StatusEquals`: SageMaker applies it after
+    /// `MaxResults` (ListTrainingJobs API reference), and three end states would take three
+    /// listings; the end-state filter is `Listed::candidate`.
+    async fn list(&self, target: &Target, request: &ListRequest) -> Result<ListPage, AwsError> {
+        let client = self.clients.get(target).await;
+        let after = smithy_time(request.window.after);
+        let before = smithy_time(request.window.before);
+        let max = i32::try_from(request.page_size.clamp(1, 100)).unwrap_or(100);
+        let token = request.next_token.clone();
+        let (jobs, next) = match request.job_type {
+            JobType::Training => {
+                let out = client
+                    .list_training_jobs()
+                    .last_modified_time_after(after)
+                    .last_modified_time_before(before)
+                    .sort_by(SortBy::CreationTime)
+                    .sort_order(SortOrder::Descending)
+                    .max_results(max)
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| from_sdk("ListTrainingJobs", &e))?;
+                let jobs = out
+                    .training_job_summaries()
+                    .iter()
+                    .map(|j| {
+                        listed(
+                            j.training_job_name(),
+                            j.training_job_status().map(|s| s.as_str()),
+                            j.last_modified_time(),
+                        )
+                    })
+                    .collect();
+                (jobs, out.next_token().map(str::to_owned))
+            }
+            JobType::Processing => {
+                let out = client
+                    .list_processing_jobs()
+                    .last_modified_time_after(after)
+                    .last_modified_time_before(before)
+                    .sort_by(SortBy::CreationTime)
+                    .sort_order(SortOrder::Descending)
+                    .max_results(max)
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| from_sdk("ListProcessingJobs", &e))?;
+                let jobs = out
+                    .processing_job_summaries()
+                    .iter()
+                    .map(|j| {
+                        listed(
+                            j.processing_job_name(),
+                            j.processing_job_status().map(|s| s.as_str()),
+                            j.last_modified_time(),
+                        )
+                    })
+                    .collect();
+                (jobs, out.next_token().map(str::to_owned))
+            }
+            JobType::Transform => {
+                let out = client
+                    .list_transform_jobs()
+                    .last_modified_time_after(after)
+                    .last_modified_time_before(before)
+                    .sort_by(SortBy::CreationTime)
+                    .sort_order(SortOrder::Descending)
+                    .max_results(max)
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| from_sdk("ListTransformJobs", &e))?;
+                let jobs = out
+                    .transform_job_summaries()
+                    .iter()
+                    .map(|j| {
+                        listed(
+                            j.transform_job_name(),
+                            j.transform_job_status().map(|s| s.as_str()),
+                            j.last_modified_time(),
+                        )
+                    })
+                    .collect();
+                (jobs, out.next_token().map(str::to_owned))
+            }
+        };
+        Ok(ListPage {
+            jobs,
+            next_token: next.filter(|t| !t.is_empty()),
+        })
+    }
+
+    async fn describe(
+        &self,
+        target: &Target,
+        job_type: JobType,
+        name: &str,
+    ) -> Result<Option<JobView>, AwsError> {
+        let client = self.clients.get(target).await;
+        let base = |status: Option<&str>| JobView {
+            job_type,
+            name: name.to_owned(),
+            arn: None,
+            status: Status::new(status.unwrap_or_default()),
+            failure_reason: None,
+            exit_message: None,
+            resources: Resources::default(),
+            creation_time: None,
+            start_time: None,
+            end_time: None,
+            last_modified_time: None,
+            billable_seconds: None,
+            tags: BTreeMap::new(),
+        };
+        Ok(match job_type {
+            JobType::Training => {
+                let out = client
+                    .describe_training_job()
+                    .training_job_name(name)
+                    .send()
+                    .await
+                    .map_err(|e| from_sdk("DescribeTrainingJob", &e));
+                found(out)?.map(|j| {
+                    let rc = j.resource_config();
+                    JobView {
+                        arn: text(j.training_job_arn()),
+                        failure_reason: text(j.failure_reason()),
+                        resources: Resources {
+                            instance_type: rc
+                                .and_then(|r| r.instance_type())
+                                .map(|t| t.as_str().to_owned()),
+                            instance_count: count(rc.and_then(|r| r.instance_count())),
+                            instance_groups: rc
+                                .map(|r| r.instance_groups())
+                                .unwrap_or_default()
+                                .iter()
+                                .map(|g| {
+                                    (
+                                        text(g.instance_group_name()),
+                                        g.instance_type().map(|t| t.as_str().to_owned()),
+                                        count(g.instance_count()),
+                                    )
+                                })
+                                .collect(),
+                        },
+                        creation_time: sm_time(j.creation_time()),
+                        start_time: sm_time(j.training_start_time()),
+                        end_time: sm_time(j.training_end_time()),
+                        last_modified_time: sm_time(j.last_modified_time()),
+                        billable_seconds: count(j.billable_time_in_seconds()),
+                        ..base(j.training_job_status().map(|s| s.as_str()))
+                    }
+                })
+            }
+            JobType::Processing => {
+                let out = client
+                    .describe_processing_job()
+                    .processing_job_name(name)
+                    .send()
+                    .await
+                    .map_err(|e| from_sdk("DescribeProcessingJob", &e));
+                found(out)?.map(|j| {
+                    let cluster = j.processing_resources().and_then(|r| r.cluster_config());
+                    JobView {
+                        arn: text(j.processing_job_arn()),
+                        failure_reason: text(j.failure_reason()),
+                        exit_message: text(j.exit_message()),
+                        resources: Resources {
+                            instance_type: cluster
+                                .and_then(|c| c.instance_type())
+                                .map(|t| t.as_str().to_owned()),
+                            instance_count: count(cluster.and_then(|c| c.instance_count())),
+                            instance_groups: Vec::new(),
+                        },
+                        creation_time: sm_time(j.creation_time()),
+                        start_time: sm_time(j.processing_start_time()),
+                        end_time: sm_time(j.processing_end_time()),
+                        last_modified_time: sm_time(j.last_modified_time()),
+                        ..base(j.processing_job_status().map(|s| s.as_str()))
+                    }
+                })
+            }
+            JobType::Transform => {
+                let out = client
+                    .describe_transform_job()
+                    .transform_job_name(name)
+                    .send()
+                    .await
+                    .map_err(|e| from_sdk("DescribeTransformJob", &e));
+                found(out)?.map(|j| {
+                    let r = j.transform_resources();
+                    JobView {
+                        arn: text(j.transform_job_arn()),
+                        failure_reason: text(j.failure_reason()),
+                        resources: Resources {
+                            instance_type: r
+                                .and_then(|r| r.instance_type())
+                                .map(|t| t.as_str().to_owned()),
+                            instance_count: count(r.and_then(|r| r.instance_count())),
+                            instance_groups: Vec::new(),
+                        },
+                        creation_time: sm_time(j.creation_time()),
+                        start_time: sm_time(j.transform_start_time()),
+                        end_time: sm_time(j.transform_end_time()),
+                        // DescribeTransformJob has no LastModifiedTime; the sweep takes the
+                        // listing's.
+                        ..base(j.transform_job_status().map(|s| s.as_str()))
+                    }
+                })
+            }
+        })
+    }
+}
+
+// ---- The claim table, read and written ------------------------------------------------
+
+/// The shared claim store (`DynamoClaims`: the conditional puts) and one read, GetItem with
+/// a strongly consistent read, so that a claim written a moment ago is seen.
+pub struct TableClaims {
+    claims: DynamoClaims,
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl TableClaims {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        let table = table.into();
+        TableClaims {
+            claims: DynamoClaims::new(client.clone(), table.clone()),
+            client,
+            table,
+        }
+    }
+}
+
+impl ClaimStore for TableClaims {
+    async fn claim(&self, claim: &Claim) -> Result<Claimed, AwsError> {
+        self.claims.claim(claim).await
+    }
+    async fn complete(&self, key: &str, owner: &str) -> Result<(), AwsError> {
+        self.claims.complete(key, owner).await
+    }
+    async fn release(&self, key: &str, owner: &str) -> Result<(), AwsError> {
+        self.claims.release(key, owner).await
+    }
+}
+
+impl ClaimReader for TableClaims {
+    async fn get(&self, key: &str) -> Result<Option<ClaimItem>, AwsError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(
+                schema::KEY,
+                aws_sdk_dynamodb::types::AttributeValue::S(key.to_owned()),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| from_sdk("GetItem", &e))?;
+        Ok(out.item().map(parse_item))
     }
 }
 

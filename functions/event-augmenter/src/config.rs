@@ -4,6 +4,7 @@ use crate::FUNCTION;
 use sagewatch::config::{ClaimTable, Common};
 use sagewatch::env::Env;
 use sagewatch::error::ConfigError;
+use sagewatch::sweep::Settings;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -17,6 +18,8 @@ pub struct Config {
     pub underutilized_percent: f64,
     /// Tags copied into reports (values redacted); none when empty.
     pub report_tag_keys: Vec<String>,
+    /// The sweep: look-back, settle time, bounds, accounts (`SAGEWATCH_SWEEP_*`).
+    pub sweep: Settings,
 }
 
 impl Default for Config {
@@ -27,13 +30,16 @@ impl Default for Config {
             dedupe_ttl_days: ClaimTable::DEFAULT_TTL_DAYS,
             underutilized_percent: 20.0,
             report_tag_keys: Vec::new(),
+            sweep: Settings::default(),
         }
     }
 }
 
 impl Config {
     /// The shared settings, SAGEWATCH_DEDUPE_TABLE (required) and SAGEWATCH_DEDUPE_TTL_DAYS,
-    /// SAGEWATCH_UNDERUTILIZED_PERCENT, SAGEWATCH_REPORT_TAG_KEYS.
+    /// SAGEWATCH_UNDERUTILIZED_PERCENT, SAGEWATCH_REPORT_TAG_KEYS, the sweep's
+    /// SAGEWATCH_SWEEP_* (`sagewatch::sweep::Settings`; its look-back must be shorter than the
+    /// claims' TTL).
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let d = Config::default();
         let invalid = |name: &str, value: String, reason: &str| ConfigError::Invalid {
@@ -50,12 +56,22 @@ impl Config {
                 "must be within 0..=100",
             ));
         }
+        let sweep = Settings::from_env(env)?;
+        // A job whose claim expired would be counted again by a look-back that reaches it.
+        if sweep.lookback >= chrono::Duration::days(i64::from(table.ttl_days)) {
+            return Err(invalid(
+                "SAGEWATCH_SWEEP_LOOKBACK_MINUTES",
+                sweep.lookback.num_minutes().to_string(),
+                "must be shorter than SAGEWATCH_DEDUPE_TTL_DAYS",
+            ));
+        }
         Ok(Config {
             common: Common::from_env(env, FUNCTION)?,
             dedupe_table: table.name,
             dedupe_ttl_days: table.ttl_days,
             underutilized_percent: pct,
             report_tag_keys: env.list("SAGEWATCH_REPORT_TAG_KEYS"),
+            sweep,
         })
     }
 }

@@ -15,6 +15,7 @@ use sagewatch::error::RetryLater;
 use sagewatch::events::{Detail, JobSummary, JobType, SageMakerEvent};
 use sagewatch::instance_types;
 use sagewatch::redact::redact;
+use sagewatch::status::Status;
 use std::collections::BTreeMap;
 use tracing::error;
 
@@ -84,13 +85,42 @@ fn shape_of(detail: &Detail, job: &JobSummary<'_>) -> Shape {
     }
 }
 
-impl<D: ClaimStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
+/// Where a job's end came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// SageMaker's state-change event.
+    Event,
+    /// The sweep: Describe*Job of a job whose event did not arrive (`reconciled: true`).
+    Sweep,
+}
+
+/// The claim key of a job's end: the event path's and the sweep's, so that each finds the
+/// other's claim (`event-augmenter#<account>#<job_type>#<job_name>#<status>`).
+pub(crate) fn job_key(
+    account: Option<&str>,
+    job_type: JobType,
+    name: &str,
+    status: &Status,
+) -> String {
+    claims::key(
+        FUNCTION,
+        &[
+            account.unwrap_or("unknown"),
+            job_type.as_str(),
+            name,
+            status.as_str(),
+        ],
+    )
+}
+
+impl<D: ClaimStore, M: HostMetrics, S: Sink, J> Augmenter<D, M, S, J> {
     pub(crate) async fn job(
         &self,
         event: &SageMakerEvent,
         home: Option<&str>,
         now: DateTime<Utc>,
         attempt: &Attempt,
+        origin: Origin,
     ) -> Result<Processed, Failure> {
         let Some(job) = event.detail.job() else {
             return Err(Failure::Invalid("not a job detail".into()));
@@ -113,11 +143,7 @@ impl<D: ClaimStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
                 event.detail_type
             )));
         };
-        let account = event.account.as_deref().unwrap_or("unknown");
-        let key = claims::key(
-            FUNCTION,
-            &[account, job.job_type.as_str(), name, status.as_str()],
-        );
+        let key = job_key(event.account.as_deref(), job.job_type, name, status);
         let shape = shape_of(&event.detail, &job);
         let utilization = self
             .utilization(event, &job, name, &shape, home, now)
@@ -166,6 +192,7 @@ impl<D: ClaimStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
             normalization_note: shape.norm.note.clone(),
             utilization_note: utilization.note.clone(),
             event_id: event.id.clone(),
+            reconciled: (origin == Origin::Sweep).then_some(true),
         };
         let lines = report.lines(
             &self.config.common.metrics_namespace,

@@ -22,6 +22,7 @@ pub mod config;
 mod jobs;
 mod lifecycle;
 pub mod ports;
+mod reconcile;
 pub mod records;
 pub mod utilization;
 pub mod window;
@@ -29,7 +30,7 @@ pub mod window;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Error, LambdaEvent};
-use ports::{HostMetrics, Sink};
+use ports::{ClaimReader, HostMetrics, Jobs, NoJobs, Sink};
 use sagewatch::claims::{Attempt, ClaimStore, Claimed, Mode};
 use sagewatch::error::{RetryLater, RetryableFailure};
 use sagewatch::events::{Detail, SageMakerEvent};
@@ -39,13 +40,17 @@ use serde_json::Value;
 use tracing::{info, warn};
 
 pub use config::Config;
+pub use reconcile::SweepSummary;
 pub use records::FUNCTION;
 
-pub struct Augmenter<D, M, S> {
-    /// Counts each event once ([`Mode::Once`] claims in the shared table).
+pub struct Augmenter<D, M, S, J = NoJobs> {
+    /// Counts each event once ([`Mode::Once`] claims in the shared table); the sweep also
+    /// reads it ([`ClaimReader`]).
     pub dedupe: D,
     pub metrics: M,
     pub sink: S,
+    /// SageMaker's job listings, for the sweep (`reconcile.rs`).
+    pub jobs: J,
     pub config: Config,
 }
 
@@ -88,6 +93,13 @@ pub struct Summary {
 pub enum Response {
     Batch(SqsBatchResponse),
     Direct(Summary),
+    /// `{"sweep": {…}}`: what a sweep found and did.
+    Sweep(SweepResponse),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepResponse {
+    pub sweep: reconcile::SweepSummary,
 }
 
 /// An SQS failure Lambda cannot attribute to a message (no messageId): the whole batch retries.
@@ -131,7 +143,7 @@ fn redacted(s: Option<&str>) -> Option<String> {
     s.map(|s| redact(s).into_owned())
 }
 
-impl<D: ClaimStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
+impl<D: ClaimStore + ClaimReader, M: HostMetrics, S: Sink, J: Jobs> Augmenter<D, M, S, J> {
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Response, Error> {
         self.handle_at(event, Utc::now()).await
     }
@@ -153,6 +165,50 @@ impl<D: ClaimStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
             now,
         );
         let payload = event.payload;
+        // A scheduled run or `{"sagewatch": "sweep"}`: the third input (see `reconcile.rs`).
+        if let Some(request) = sagewatch::sweep::Request::from_payload(&payload) {
+            return match request {
+                Ok(request) => {
+                    let region = region_of_arn(&event.context.invoked_function_arn);
+                    let sweep = Box::pin(self.sweep(
+                        &request,
+                        home.as_deref(),
+                        region.as_deref(),
+                        now,
+                        &attempt,
+                        event.context.deadline,
+                    ))
+                    .await?;
+                    Ok(Response::Sweep(SweepResponse { sweep }))
+                }
+                Err(reason) => {
+                    let outcome =
+                        self.invalid(0, None, format!("not a sweep request: {reason}"), now);
+                    Ok(Response::Direct(Summary {
+                        outcomes: vec![outcome],
+                    }))
+                }
+            };
+        }
+        self.route(payload, home.as_deref(), now, &attempt).await
+    }
+}
+
+/// `arn:aws:lambda:<region>:…` → region (the sweep lists the function's own region).
+fn region_of_arn(arn: &str) -> Option<String> {
+    let region = arn.split(':').nth(3)?;
+    (!region.is_empty()).then(|| region.to_owned())
+}
+
+impl<D: ClaimStore, M: HostMetrics, S: Sink, J> Augmenter<D, M, S, J> {
+    /// The event inputs: an SQS batch or one EventBridge event.
+    async fn route(
+        &self,
+        payload: Value,
+        home: Option<&str>,
+        now: DateTime<Utc>,
+        attempt: &Attempt,
+    ) -> Result<Response, Error> {
         if let Some(records) = payload.get("Records") {
             // Only SQS batches; an SNS or S3 notification sent here is a wiring mistake.
             let is_sqs = records.as_array().is_some_and(|r| {
@@ -165,7 +221,7 @@ impl<D: ClaimStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
                 Err("`Records` that are not SQS messages (eventSource aws:sqs)".to_owned())
             };
             return match batch {
-                Ok(batch) => self.batch(batch, home.as_deref(), now, &attempt).await,
+                Ok(batch) => self.batch(batch, home, now, attempt).await,
                 Err(e) => {
                     let outcome = self.invalid(0, None, format!("not an SQS batch: {e}"), now);
                     Ok(Response::Direct(Summary {
@@ -177,7 +233,7 @@ impl<D: ClaimStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
         let outcome = match SageMakerEvent::from_value(payload) {
             Err(e) => self.invalid(0, None, e.to_string(), now),
             // Boxed: keeps the handler's future shallow enough for rustc's layout recursion limit.
-            Ok(ev) => match Box::pin(self.process(&ev, home.as_deref(), now, &attempt)).await {
+            Ok(ev) => match Box::pin(self.process(&ev, home, now, attempt)).await {
                 Ok(p) => outcome(0, None, p),
                 Err(Failure::Invalid(reason)) => self.invalid(0, ev.id.clone(), reason, now),
                 Err(Failure::Retry(e)) => {
@@ -279,7 +335,8 @@ impl<D: ClaimStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
     ) -> Result<Processed, Failure> {
         match &event.detail {
             Detail::TrainingJob(_) | Detail::ProcessingJob(_) | Detail::TransformJob(_) => {
-                self.job(event, home, now, attempt).await
+                self.job(event, home, now, attempt, jobs::Origin::Event)
+                    .await
             }
             Detail::HyperParameterTuningJob(t) => self.tuning(event, t, now, attempt).await,
             Detail::Endpoint(e) => self.endpoint(event, e, now, attempt).await,

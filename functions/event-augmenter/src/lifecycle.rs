@@ -24,7 +24,7 @@ fn event_props(event: &SageMakerEvent) -> Map<String, Value> {
     props
 }
 
-impl<D: ClaimStore, M: HostMetrics, S: Sink> Augmenter<D, M, S> {
+impl<D: ClaimStore, M: HostMetrics, S: Sink, J> Augmenter<D, M, S, J> {
     pub(crate) async fn tuning(
         &self,
         event: &SageMakerEvent,

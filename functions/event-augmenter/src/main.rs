@@ -1,10 +1,9 @@
 //! Wiring only: tracing, configuration and SDK clients once per cold start, then the runtime.
 
-use event_augmenter::adapter::CloudWatchMetrics;
+use event_augmenter::adapter::{CloudWatchMetrics, SageMakerJobs, TableClaims};
 use event_augmenter::{Augmenter, Config};
 use sagewatch::env::Env;
 use sagewatch::output::StdoutSink;
-use sagewatch_aws::claims::DynamoClaims;
 use sagewatch_aws::lambda::{init_tracing, load_aws_config, serve};
 
 #[tokio::main]
@@ -13,9 +12,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env(&Env)?;
     let aws = load_aws_config().await;
     let augmenter = Augmenter {
-        dedupe: DynamoClaims::new(aws_sdk_dynamodb::Client::new(&aws), &config.dedupe_table),
+        dedupe: TableClaims::new(aws_sdk_dynamodb::Client::new(&aws), &config.dedupe_table),
         metrics: CloudWatchMetrics::new(aws_sdk_cloudwatch::Client::new(&aws)),
         sink: StdoutSink,
+        jobs: SageMakerJobs::new(aws.clone()),
         config,
     };
     let augmenter = &augmenter;

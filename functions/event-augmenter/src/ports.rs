@@ -1,9 +1,14 @@
 //! What the augmenter needs from outside besides the shared ports (the claim store that counts
-//! each event once, and the sink for EMF and report lines): host metrics. Production:
-//! CloudWatch (`adapter.rs`); tests: an in-memory fake.
+//! each event once, and the sink for EMF and report lines): host metrics, and for the sweep
+//! the jobs SageMaker lists and describes and a read of the claim store. Production:
+//! CloudWatch, SageMaker and DynamoDB (`adapter.rs`); tests: in-memory fakes.
 
 use chrono::{DateTime, Utc};
+use sagewatch::claims::{ClaimItem, MemoryClaims};
 use sagewatch::error::AwsError;
+use sagewatch::events::JobType;
+use sagewatch::sweep::{JobView, Listed, Window};
+use sagewatch::target::Target;
 use std::collections::BTreeMap;
 use std::future::Future;
 
@@ -93,6 +98,73 @@ pub trait HostMetrics: Send + Sync {
         &self,
         request: &HostDiscovery,
     ) -> impl Future<Output = Result<DiscoveredHosts, AwsError>> + Send;
+}
+
+/// One List*Jobs call of the sweep: jobs of one type last modified inside the window,
+/// newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListRequest {
+    pub job_type: JobType,
+    pub window: Window,
+    /// `MaxResults` (1..=100).
+    pub page_size: u32,
+    pub next_token: Option<String>,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListPage {
+    pub jobs: Vec<Listed>,
+    /// More pages follow (SageMaker's opaque `NextToken`).
+    pub next_token: Option<String>,
+}
+
+/// The jobs of an account and region (the sweep's port; cross-account through the role).
+pub trait Jobs: Send + Sync {
+    fn list(
+        &self,
+        target: &Target,
+        request: &ListRequest,
+    ) -> impl Future<Output = Result<ListPage, AwsError>> + Send;
+    /// `None`: the job no longer exists.
+    fn describe(
+        &self,
+        target: &Target,
+        job_type: JobType,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<JobView>, AwsError>> + Send;
+}
+
+/// A read of the claim store: is there a claim for this key? (The sweep skips a job whose
+/// claim exists without reading its metrics; the event path's own conditional put still
+/// decides between a sweep and a late event that run at once.)
+pub trait ClaimReader: Send + Sync {
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<ClaimItem>, AwsError>> + Send;
+}
+
+impl ClaimReader for MemoryClaims {
+    async fn get(&self, key: &str) -> Result<Option<ClaimItem>, AwsError> {
+        Ok(self.items().get(key).cloned())
+    }
+}
+
+/// A function without the sweep's SageMaker access (tests of the event path): every
+/// listing is empty.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoJobs;
+
+impl Jobs for NoJobs {
+    async fn list(&self, _target: &Target, _request: &ListRequest) -> Result<ListPage, AwsError> {
+        Ok(ListPage::default())
+    }
+    async fn describe(
+        &self,
+        _target: &Target,
+        _job_type: JobType,
+        _name: &str,
+    ) -> Result<Option<JobView>, AwsError> {
+        Ok(None)
+    }
 }
 
 pub use sagewatch::output::{MemorySink, Sink, StdoutSink};

@@ -104,6 +104,8 @@ pub struct JobReport {
     /// Why nothing was measured (never ran, no hosts, metrics unreadable).
     pub utilization_note: Option<String>,
     pub event_id: Option<String>,
+    /// `true` when the sweep found the job (its event did not arrive); absent otherwise.
+    pub reconciled: Option<bool>,
 }
 
 impl JobReport {

@@ -13,18 +13,17 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use chrono::Utc;
-use event_augmenter::adapter::CloudWatchMetrics;
+use event_augmenter::adapter::{CloudWatchMetrics, SageMakerJobs, TableClaims};
 use event_augmenter::{Augmenter, Config, Disposition, Response, Summary};
 use lambda_runtime::{Context, LambdaEvent};
 use sagewatch::output::MemorySink;
-use sagewatch_aws::claims::DynamoClaims;
 use sagewatch_emulator::{
     create_dedupe_table, unique_name, CallCounter, Emulator, LoseAnswers, ACCOUNT_ID,
 };
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 
-type Live = Augmenter<DynamoClaims, CloudWatchMetrics, Arc<MemorySink>>;
+type Live = Augmenter<TableClaims, CloudWatchMetrics, Arc<MemorySink>, SageMakerJobs>;
 
 struct Fixture {
     cw: cw::Client,
@@ -48,13 +47,19 @@ async fn fixture() -> Fixture {
             .interceptor(calls.clone())
             .build(),
     );
+    let counted_sm = aws_sdk_sagemaker::Client::from_conf(
+        aws_sdk_sagemaker::config::Builder::from(&config)
+            .interceptor(calls.clone())
+            .build(),
+    );
     let table = unique_name("aug-dedupe");
     create_dedupe_table(&config, &table).await;
     let sink = Arc::new(MemorySink::default());
     let augmenter = Augmenter {
-        dedupe: DynamoClaims::new(counted_ddb, &table),
+        dedupe: TableClaims::new(counted_ddb, &table),
         metrics: CloudWatchMetrics::new(counted_cw),
         sink: sink.clone(),
+        jobs: SageMakerJobs::with_client(config.clone(), counted_sm),
         config: Config {
             common: sagewatch::config::Common {
                 home_account: Some(ACCOUNT_ID.into()),
@@ -128,6 +133,7 @@ impl Fixture {
         match self.invoke(payload).await.expect("handler") {
             Response::Direct(s) => s,
             Response::Batch(b) => panic!("expected a summary, got {b:?}"),
+            Response::Sweep(s) => panic!("expected a summary, got {s:?}"),
         }
     }
 
@@ -335,7 +341,7 @@ async fn a_claim_whose_answer_was_lost_is_met_as_our_own_and_counted() {
     let config = emu.sdk_config().await;
     let mut f = fixture().await;
     let lose = LoseAnswers::new("PutItem", 1);
-    f.augmenter.dedupe = DynamoClaims::new(
+    f.augmenter.dedupe = TableClaims::new(
         ddb::Client::from_conf(
             ddb::config::Builder::from(&config)
                 .interceptor(lose.clone())
@@ -504,7 +510,7 @@ async fn dynamodb_down_or_table_missing_is_a_retryable_error_and_nothing_is_emit
             .endpoint_url("http://127.0.0.1:9")
             .build(),
     );
-    f.augmenter.dedupe = DynamoClaims::new(down, &f.table);
+    f.augmenter.dedupe = TableClaims::new(down, &f.table);
     let err = f
         .invoke(event.clone())
         .await
@@ -529,13 +535,13 @@ async fn dynamodb_down_or_table_missing_is_a_retryable_error_and_nothing_is_emit
     assert_eq!(b.batch_item_failures[0].item_identifier, "m-1");
 
     // Missing table (deployment mistake): also an error, never a silent skip or double count.
-    f.augmenter.dedupe = DynamoClaims::new(ddb::Client::new(&config), unique_name("no-such-table"));
+    f.augmenter.dedupe = TableClaims::new(ddb::Client::new(&config), unique_name("no-such-table"));
     let err = f.invoke(event.clone()).await.expect_err("table missing");
     assert!(err.contains("ResourceNotFoundException"), "{err}");
     assert!(f.sink.lines().is_empty());
 
     // Back up: the same event is counted (the failed attempts took no key).
-    f.augmenter.dedupe = DynamoClaims::new(ddb::Client::new(&config), &f.table);
+    f.augmenter.dedupe = TableClaims::new(ddb::Client::new(&config), &f.table);
     assert_eq!(
         f.direct(event).await.outcomes[0].result,
         Disposition::Counted
@@ -835,4 +841,269 @@ async fn another_accounts_job_is_queried_with_account_id() {
             "{account}: {seen:?}"
         );
     }
+}
+
+// ---- the sweep (issue #18) ---------------------------------------------------------------
+
+/// Seeds jobs that ended without their event (the control API's `finished-jobs` route).
+async fn seed_finished(jobs: Value) -> Value {
+    let emu = Emulator::shared().await;
+    emu.control(
+        "POST",
+        "/_sagewatch/sagemaker/finished-jobs",
+        Some(&json!({ "Jobs": jobs })),
+    )
+    .await
+    .expect("seed finished jobs")
+}
+
+fn at(s: &str) -> chrono::DateTime<Utc> {
+    s.parse().expect("time")
+}
+
+fn epoch(s: &str) -> i64 {
+    at(s).timestamp()
+}
+
+impl Fixture {
+    /// A scheduled sweep at `now` (the function's ARN gives the region).
+    async fn sweep_at(&self, now: chrono::DateTime<Utc>) -> event_augmenter::SweepSummary {
+        let mut ctx = Context::default();
+        ctx.request_id = unique_name("sweep-req");
+        ctx.invoked_function_arn =
+            format!("arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:event-augmenter");
+        let scheduled = json!({
+            "version": "0", "id": unique_name("sched"), "detail-type": "Scheduled Event",
+            "source": "aws.events", "account": ACCOUNT_ID, "time": now.to_rfc3339(),
+            "region": "us-east-1", "resources": [], "detail": {}
+        });
+        match self
+            .augmenter
+            .handle_at(LambdaEvent::new(scheduled, ctx), now)
+            .await
+            .expect("sweep")
+        {
+            Response::Sweep(s) => s.sweep,
+            other => panic!("expected a sweep summary, got {other:?}"),
+        }
+    }
+
+    fn reports_of(&self, job: &str) -> Vec<Value> {
+        self.lines_of("job_summary")
+            .into_iter()
+            .filter(|l| l["job_name"] == job)
+            .collect()
+    }
+}
+
+fn count(counts: &std::collections::BTreeMap<String, usize>, op: &str) -> usize {
+    counts.get(op).copied().unwrap_or(0)
+}
+
+/// Three jobs ended and SageMaker's events never came (one Completed, one Failed, one
+/// Stopped): the sweep counts each once, marked `reconciled`; the real event that arrives
+/// afterwards is a duplicate; a second sweep finds every claim and does nothing else.
+#[tokio::test]
+async fn the_sweep_counts_jobs_whose_events_were_lost_once_and_a_late_event_is_a_duplicate() {
+    let f = fixture().await;
+    // A window of its own, far in the past: no other test's job is listed in it.
+    let now = at("2024-03-01T11:00:00Z");
+    let (done, failed, stopped) = (
+        unique_name("sw-done"),
+        unique_name("sw-failed"),
+        unique_name("sw-stopped"),
+    );
+    seed_finished(json!([
+        {"Kind": "training", "Name": done, "Status": "Completed", "InstanceType": "ml.g5.2xlarge",
+         "InstanceCount": 2, "StartTime": epoch("2024-03-01T08:10:00Z"), "EndTime": epoch("2024-03-01T08:40:00Z")},
+        {"Kind": "training", "Name": failed, "Status": "Failed",
+         "FailureReason": "AlgorithmError: CUDA out of memory",
+         "StartTime": epoch("2024-03-01T08:12:00Z"), "EndTime": epoch("2024-03-01T08:50:00Z")},
+        {"Kind": "processing", "Name": stopped, "Status": "Stopped",
+         "StartTime": epoch("2024-03-01T08:15:00Z"), "EndTime": epoch("2024-03-01T09:00:00Z")},
+    ]))
+    .await;
+
+    f.calls.reset();
+    let first = f.sweep_at(now).await;
+    assert_eq!(first.reconciled.get("TrainingJob"), Some(&2), "{first:?}");
+    assert_eq!(first.reconciled.get("ProcessingJob"), Some(&1), "{first:?}");
+    assert_eq!(first.reconciled_total(), 3, "{first:?}");
+    assert_eq!(first.bound, None, "{first:?}");
+    assert!(first.errors.is_empty(), "{first:?}");
+    let counts = f.calls.counts();
+    // One page per kind, one claim read, Describe, GetMetricData and put per job.
+    for (op, n) in [
+        ("ListTrainingJobs", 1),
+        ("ListProcessingJobs", 1),
+        ("ListTransformJobs", 1),
+        ("GetItem", 3),
+        ("DescribeTrainingJob", 2),
+        ("DescribeProcessingJob", 1),
+        ("GetMetricData", 3),
+        ("PutItem", 3),
+    ] {
+        assert_eq!(count(&counts, op), n, "{op}: {counts:?}");
+    }
+    assert_eq!(f.calls.total(), 15, "{counts:?}");
+
+    for (job, status) in [
+        (&done, "Completed"),
+        (&failed, "Failed"),
+        (&stopped, "Stopped"),
+    ] {
+        let [report] = f
+            .reports_of(job)
+            .try_into()
+            .expect("one job_summary per job");
+        assert_eq!(report["status"], status, "{report}");
+        assert_eq!(report["reconciled"], true, "{report}");
+        assert_eq!(report["account"], ACCOUNT_ID);
+        assert_eq!(report["region"], "us-east-1");
+    }
+    let [failed_report] = f.reports_of(&failed).try_into().expect("one report");
+    assert_eq!(
+        failed_report["failure_reason"],
+        "AlgorithmError: CUDA out of memory"
+    );
+    let [done_report] = f.reports_of(&done).try_into().expect("one report");
+    assert_eq!(done_report["instance_type"], "ml.g5.2xlarge");
+    assert_eq!(done_report["instance_count"], 2);
+    assert_eq!(done_report["duration_seconds"], 30 * 60);
+    let reconciled = f.emf_with("ReconciledEvents");
+    assert_eq!(reconciled.len(), 3);
+    for line in &reconciled {
+        sagewatch::emf::validate(&line.to_string()).expect("valid EMF");
+        assert_eq!(line["Function"], "event-augmenter");
+    }
+    assert_eq!(f.emf_with("JobCount").len(), 3);
+
+    // The Completed job's real event, delivered late: the sweep's claim makes it a duplicate.
+    let mut late = training_event(
+        &done,
+        "ml.g5.2xlarge",
+        2,
+        epoch("2024-03-01T08:10:00Z"),
+        epoch("2024-03-01T08:40:00Z"),
+    );
+    late["account"] = json!(ACCOUNT_ID);
+    let s = f.direct(late).await;
+    assert_eq!(s.outcomes[0].result, Disposition::Duplicate, "{s:?}");
+    assert_eq!(f.reports_of(&done).len(), 1);
+    assert_eq!(f.emf_with("DuplicateEvents").len(), 1);
+
+    // A second sweep: every claim is there; no Describe, no metrics, no put.
+    f.calls.reset();
+    let second = f.sweep_at(now + chrono::Duration::minutes(15)).await;
+    assert_eq!(second.reconciled_total(), 0, "{second:?}");
+    assert_eq!(second.already_claimed, 3, "{second:?}");
+    let counts = f.calls.counts();
+    assert_eq!(count(&counts, "GetItem"), 3, "{counts:?}");
+    assert_eq!(f.calls.total(), 6, "3 listings + 3 claim reads: {counts:?}");
+    assert_eq!(f.emf_with("ReconciledEvents").len(), 3);
+    assert_eq!(f.lines_of("job_summary").len(), 3);
+}
+
+/// A job whose event was counted is never touched by a later sweep (the event's claim).
+#[tokio::test]
+async fn a_sweep_after_the_real_event_does_nothing() {
+    let f = fixture().await;
+    let now = at("2024-03-05T11:00:00Z");
+    let job = unique_name("sw-event-first");
+    let (start, end) = (epoch("2024-03-05T08:10:00Z"), epoch("2024-03-05T08:40:00Z"));
+    seed_finished(
+        json!([{"Kind": "training", "Name": job, "Status": "Completed",
+        "InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "StartTime": start, "EndTime": end}]),
+    )
+    .await;
+    let mut event = training_event(&job, "ml.m5.xlarge", 1, start, end);
+    event["account"] = json!(ACCOUNT_ID);
+    assert_eq!(
+        f.direct(event).await.outcomes[0].result,
+        Disposition::Counted
+    );
+    f.calls.reset();
+    let s = f.sweep_at(now).await;
+    assert_eq!(
+        (s.ended, s.already_claimed, s.reconciled_total()),
+        (1, 1, 0),
+        "{s:?}"
+    );
+    let counts = f.calls.counts();
+    assert_eq!(count(&counts, "DescribeTrainingJob"), 0, "{counts:?}");
+    assert_eq!(count(&counts, "PutItem"), 0, "{counts:?}");
+    assert_eq!(f.reports_of(&job).len(), 1);
+}
+
+/// Bounds: pages of 2, at most 3 jobs per run. Five lost jobs take two runs; the first stops
+/// at the job bound (log and `SweepBoundReached`), the second finishes (its window overlaps);
+/// a run limited to one page stops at the page bound. Every call is counted.
+#[tokio::test]
+async fn the_sweep_is_bounded_in_pages_and_jobs_and_the_next_run_picks_up_the_rest() {
+    let mut f = fixture().await;
+    let now = at("2024-03-10T11:00:00Z");
+    let names: Vec<String> = (0..5).map(|_| unique_name("sw-bound")).collect();
+    let jobs: Vec<Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let start = epoch("2024-03-10T08:00:00Z") + 60 * i as i64;
+            json!({"Kind": "training", "Name": name, "Status": "Completed",
+                   "StartTime": start, "EndTime": start + 1800})
+        })
+        .collect();
+    seed_finished(json!(jobs)).await;
+    f.augmenter.config.sweep.page_size = 2;
+    f.augmenter.config.sweep.max_pages = 10;
+    f.augmenter.config.sweep.max_jobs = 3;
+
+    f.calls.reset();
+    let first = f.sweep_at(now).await;
+    assert_eq!(first.reconciled_total(), 3, "{first:?}");
+    assert_eq!(
+        first.bound,
+        Some(sagewatch::sweep::Bound::Jobs),
+        "{first:?}"
+    );
+    let counts = f.calls.counts();
+    assert_eq!(count(&counts, "ListTrainingJobs"), 2, "{counts:?}");
+    // The 4th job's claim is read before the bound stops the run; the other kinds wait.
+    assert_eq!(count(&counts, "GetItem"), 4, "{counts:?}");
+    assert_eq!(count(&counts, "DescribeTrainingJob"), 3, "{counts:?}");
+    assert_eq!(count(&counts, "PutItem"), 3, "{counts:?}");
+    assert_eq!(count(&counts, "ListProcessingJobs"), 0, "{counts:?}");
+    let [bound] = f
+        .emf_with("SweepBoundReached")
+        .try_into()
+        .expect("one bound record");
+    assert_eq!(bound["bound"], "jobs");
+
+    f.calls.reset();
+    let second = f.sweep_at(now + chrono::Duration::minutes(15)).await;
+    assert_eq!(second.reconciled_total(), 2, "{second:?}");
+    assert_eq!(second.already_claimed, 3, "{second:?}");
+    assert_eq!(second.bound, None, "{second:?}");
+    let counts = f.calls.counts();
+    assert_eq!(count(&counts, "ListTrainingJobs"), 3, "{counts:?}");
+    assert_eq!(count(&counts, "ListProcessingJobs"), 1, "{counts:?}");
+    assert_eq!(count(&counts, "ListTransformJobs"), 1, "{counts:?}");
+    assert_eq!(count(&counts, "DescribeTrainingJob"), 2, "{counts:?}");
+    for name in &names {
+        assert_eq!(f.reports_of(name).len(), 1, "{name}");
+    }
+
+    f.augmenter.config.sweep.max_pages = 1;
+    f.calls.reset();
+    let third = f.sweep_at(now + chrono::Duration::minutes(20)).await;
+    assert_eq!(
+        third.bound,
+        Some(sagewatch::sweep::Bound::Pages),
+        "{third:?}"
+    );
+    assert_eq!(third.reconciled_total(), 0, "{third:?}");
+    let counts = f.calls.counts();
+    assert_eq!(count(&counts, "ListTrainingJobs"), 1, "{counts:?}");
+    // A page bound ends one listing, not the run.
+    assert_eq!(count(&counts, "ListProcessingJobs"), 1, "{counts:?}");
+    assert_eq!(count(&counts, "DescribeTrainingJob"), 0, "{counts:?}");
 }

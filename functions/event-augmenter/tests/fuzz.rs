@@ -35,6 +35,7 @@ fn check(payload: Value) -> Result<(), TestCaseError> {
         dedupe: MemoryClaims::default(),
         metrics: NoData::default(),
         sink: MemorySink::default(),
+        jobs: event_augmenter::ports::NoJobs,
         config: Config::default(),
     };
     let out = block_on(a.handle(LambdaEvent::new(payload, Context::default())));

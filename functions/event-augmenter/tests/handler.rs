@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use event_augmenter::ports::{
-    DiscoveredHosts, HostDiscovery, HostMetrics, MetricRequest, MetricValues,
+    ClaimReader, DiscoveredHosts, HostDiscovery, HostMetrics, MetricRequest, MetricValues, NoJobs,
 };
 use event_augmenter::{Augmenter, Config, Disposition, Response, Summary};
 use lambda_runtime::{Context, LambdaEvent};
@@ -59,6 +59,12 @@ impl ClaimStore for FakeDedupe {
     }
     async fn release(&self, key: &str, owner: &str) -> Result<(), AwsError> {
         self.store.release(key, owner).await
+    }
+}
+
+impl ClaimReader for FakeDedupe {
+    async fn get(&self, key: &str) -> Result<Option<sagewatch::claims::ClaimItem>, AwsError> {
+        self.store.get(key).await
     }
 }
 
@@ -142,6 +148,7 @@ fn augmenter(metrics: FakeMetrics) -> Fake {
         dedupe: FakeDedupe::default(),
         metrics,
         sink: MemorySink::default(),
+        jobs: NoJobs,
         config: Config {
             common: sagewatch::config::Common {
                 home_account: Some("123456789012".into()),
@@ -169,6 +176,7 @@ async fn direct(a: &Fake, payload: Value) -> Summary {
     match invoke(a, payload).await.unwrap() {
         Response::Direct(s) => s,
         Response::Batch(b) => panic!("expected a direct summary, got {b:?}"),
+        Response::Sweep(s) => panic!("expected a direct summary, got {s:?}"),
     }
 }
 
@@ -349,6 +357,7 @@ async fn every_sample_in_events() {
         let dispositions: Vec<Disposition> = match &response {
             Response::Direct(s) => s.outcomes.iter().map(|o| o.result).collect(),
             Response::Batch(b) => panic!("{file}: unexpected batch {b:?}"),
+            Response::Sweep(s) => panic!("{file}: unexpected sweep {s:?}"),
         };
         assert_eq!(dispositions, vec![*want], "{file}");
         let lines = a.sink.json();

@@ -20,6 +20,7 @@ pub mod redact;
 pub mod report;
 pub mod serde_util;
 pub mod status;
+pub mod sweep;
 pub mod target;
 #[cfg(feature = "testing")]
 pub mod testing;

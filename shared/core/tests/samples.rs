@@ -45,6 +45,8 @@ const EVENT_SAMPLES: &[(&str, &str)] = &[
     ("endpoint-state-change-failed.json", "Endpoint"),
     ("training-job-state-change-max-runtime.json", "TrainingJob"),
     ("endpoint-guard-idle-check.json", "Other"),
+    // event-augmenter's sweep schedule (a Scheduled Event; functions/event-augmenter tests it).
+    ("sweep-schedule.json", "Other"),
     (
         "endpoint-deployment-state-change.json",
         "EndpointDeployment",

@@ -87,6 +87,8 @@ const SAMPLES: &[(&str, &[Route])] = &[
     ),
     // endpoint-guard's schedule input (source aws.events): no SageMaker rule.
     ("endpoint-guard-idle-check.json", &[]),
+    // event-augmenter's sweep schedule (source aws.events): no SageMaker rule either.
+    ("sweep-schedule.json", &[]),
     // HyperPod's detail-types end in neither "State Change" nor "Status Change".
     ("hyperpod-cluster-event.json", &[StateChange]),
     ("hyperpod-cluster-node-health-event.json", &[StateChange]),

@@ -3,8 +3,9 @@
 //! AssumeRole for other accounts.
 
 use crate::confirm::AlarmFacts;
+use crate::guard_alarms::{GuardAlarm, JobFacts, Query};
 use crate::policy::JobView;
-use crate::ports::{StopOutcome, Target, TrainingJobs};
+use crate::ports::{Guarding, ListedAlarm, StopOutcome, Target, TrainingJobs};
 use aws_config::SdkConfig;
 use aws_sdk_cloudwatch as cw;
 use aws_sdk_sagemaker as sm;
@@ -15,6 +16,7 @@ use sagewatch::status::Status;
 use sagewatch_aws::error::from_sdk;
 use sagewatch_aws::target::TargetClients;
 use sm::types::{Filter, Operator, ResourceType, SearchExpression, Tag};
+use std::collections::BTreeMap;
 
 /// The clients used in one account/region.
 #[derive(Clone)]
@@ -231,5 +233,198 @@ impl TrainingJobs for SageMakerJobs {
             .await
             .map(|_| ())
             .map_err(|e| from_sdk("AddTags", &e))
+    }
+}
+
+/// One entry of an alarm's `Metrics`.
+fn query(q: &Query, period: i32) -> cw::types::MetricDataQuery {
+    let mut b = cw::types::MetricDataQuery::builder()
+        .id(&q.id)
+        .return_data(q.return_data)
+        .set_label(q.label.clone())
+        .set_expression(q.expression.clone());
+    if let (Some(m), Some(stat)) = (&q.metric, &q.stat) {
+        let metric = cw::types::Metric::builder()
+            .namespace(&m.namespace)
+            .metric_name(&m.metric)
+            .set_dimensions(Some(
+                m.dimensions
+                    .iter()
+                    .map(|(k, v)| cw::types::Dimension::builder().name(k).value(v).build())
+                    .collect(),
+            ))
+            .build();
+        b = b.metric_stat(
+            cw::types::MetricStat::builder()
+                .metric(metric)
+                .period(period)
+                .stat(stat)
+                .build(),
+        );
+    }
+    b.build()
+}
+
+impl Guarding for SageMakerJobs {
+    async fn describe_job(
+        &self,
+        target: &Target,
+        name: &str,
+    ) -> Result<Option<JobFacts>, AwsError> {
+        let out = match self
+            .client(target)
+            .await
+            .describe_training_job()
+            .training_job_name(name)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => {
+                let err = from_sdk("DescribeTrainingJob", &e);
+                // AWS's and moto's "not found" wording, one rule in from_sdk.
+                return if err.kind == ErrorKind::NotFound {
+                    Ok(None)
+                } else {
+                    Err(err)
+                };
+            }
+        };
+        let resources = out.resource_config();
+        Ok(Some(JobFacts {
+            name: out.training_job_name().unwrap_or(name).to_owned(),
+            arn: out.training_job_arn().map(str::to_owned),
+            status: Status::new(
+                out.training_job_status()
+                    .map(|s| s.as_str())
+                    .unwrap_or("Unknown"),
+            ),
+            secondary_status: out.secondary_status().map(|s| Status::new(s.as_str())),
+            training_start_time: to_chrono(out.training_start_time()),
+            metric_names: out
+                .algorithm_specification()
+                .map(|a| {
+                    a.metric_definitions()
+                        .iter()
+                        .filter_map(|d| d.name().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            instance_type: resources
+                .and_then(|r| r.instance_type())
+                .map(|t| t.as_str().to_owned()),
+            instance_count: resources
+                .and_then(|r| r.instance_count())
+                .and_then(|c| u32::try_from(c).ok())
+                .unwrap_or(1),
+            instance_groups: resources.is_some_and(|r| !r.instance_groups().is_empty()),
+        }))
+    }
+
+    async fn list_alarms(
+        &self,
+        target: &Target,
+        prefix: &str,
+    ) -> Result<Vec<ListedAlarm>, AwsError> {
+        let client = self.clients.get(target).await.cloudwatch;
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let page = client
+                .describe_alarms()
+                .alarm_name_prefix(prefix)
+                .alarm_types(cw::types::AlarmType::MetricAlarm)
+                .max_records(100)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| from_sdk("DescribeAlarms", &e))?;
+            out.extend(page.metric_alarms().iter().filter_map(|a| {
+                Some(ListedAlarm {
+                    name: a.alarm_name()?.to_owned(),
+                    arn: a.alarm_arn().map(str::to_owned),
+                })
+            }));
+            token = page.next_token().map(str::to_owned);
+            if token.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn alarm_tags(
+        &self,
+        target: &Target,
+        arn: &str,
+    ) -> Result<BTreeMap<String, String>, AwsError> {
+        let out = self
+            .clients
+            .get(target)
+            .await
+            .cloudwatch
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .map_err(|e| from_sdk("ListTagsForResource", &e))?;
+        Ok(out
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+            .collect())
+    }
+
+    async fn put_alarm(
+        &self,
+        target: &Target,
+        alarm: &GuardAlarm,
+        actions: &[String],
+        tags: &[(String, String)],
+    ) -> Result<(), AwsError> {
+        // Tags apply when the alarm is created (PutMetricAlarm ignores them on an update).
+        self.clients
+            .get(target)
+            .await
+            .cloudwatch
+            .put_metric_alarm()
+            .alarm_name(&alarm.name)
+            .alarm_description(&alarm.description)
+            .actions_enabled(true)
+            .set_alarm_actions(Some(actions.to_vec()))
+            .set_metrics(Some(
+                alarm
+                    .queries
+                    .iter()
+                    .map(|q| query(q, alarm.period))
+                    .collect(),
+            ))
+            .evaluation_periods(alarm.evaluation_periods)
+            .datapoints_to_alarm(alarm.datapoints_to_alarm)
+            .threshold(alarm.threshold)
+            .comparison_operator(cw::types::ComparisonOperator::from(alarm.comparison))
+            .treat_missing_data(alarm.treat_missing_data)
+            .set_tags(Some(
+                tags.iter()
+                    .map(|(k, v)| cw::types::Tag::builder().key(k).value(v).build())
+                    .collect(),
+            ))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| from_sdk("PutMetricAlarm", &e))
+    }
+
+    async fn delete_alarms(&self, target: &Target, names: &[String]) -> Result<(), AwsError> {
+        let client = self.clients.get(target).await.cloudwatch;
+        // DeleteAlarms takes at most 100 names; deleting a missing alarm is not an error.
+        for chunk in names.chunks(100) {
+            client
+                .delete_alarms()
+                .set_alarm_names(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| from_sdk("DeleteAlarms", &e))?;
+        }
+        Ok(())
     }
 }

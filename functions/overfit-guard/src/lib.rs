@@ -10,6 +10,8 @@
 
 pub mod adapter;
 pub mod confirm;
+pub mod guard;
+pub mod guard_alarms;
 pub mod policy;
 pub mod ports;
 pub mod resolve;
@@ -17,7 +19,7 @@ pub mod resolve;
 use chrono::Utc;
 use lambda_runtime::{Error, LambdaEvent};
 use policy::{decide, stop_tags, Asker, Decision, Policy};
-use ports::{StopOutcome, TrainingJobs};
+use ports::{Guarding, StopOutcome, TrainingJobs};
 use resolve::{resolve_job, Resolution};
 use sagewatch::alarm::{alarms_from_payload, AlarmNotification, AlarmState};
 use sagewatch::config::Common;
@@ -43,6 +45,8 @@ pub struct Config {
     pub alerts_topic_arn: String,
     /// Recorded in the `sagewatch:stopped-by` tag.
     pub stopped_by: String,
+    /// The guard alarms that follow training jobs (issue #17; `guard.rs`).
+    pub guard: guard::GuardConfig,
 }
 
 impl Config {
@@ -54,6 +58,7 @@ impl Config {
             policy: Policy::from_env(env)?,
             alerts_topic_arn: env.required("SAGEWATCH_ALERTS_TOPIC_ARN")?,
             stopped_by: env.or("AWS_LAMBDA_FUNCTION_NAME", "sagewatch-overfit-guard"),
+            guard: guard::GuardConfig::from_env(env)?,
         })
     }
 }
@@ -75,9 +80,16 @@ pub struct Outcome {
     pub detail: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 pub struct Summary {
+    /// One per alarm record (empty for a job state change or the sweep).
     pub outcomes: Vec<Outcome>,
+    /// What a training job state change did to the job's guard alarms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alarms: Option<guard::GuardSync>,
+    /// What the periodic sweep did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<guard::SweepRun>,
 }
 
 /// What the guard concluded about one alarm record.
@@ -90,18 +102,40 @@ pub struct Concluded {
     pub notified: bool,
 }
 
-impl<J: TrainingJobs, N: Notifier, S: Sink> Guard<J, N, S> {
+impl<J: TrainingJobs + Guarding, N: Notifier, S: Sink> Guard<J, N, S> {
+    /// One handler for the three inputs, routed by shape: a training job state change (its
+    /// guard alarms), the scheduled sweep, or alarm notifications (the stop path).
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Summary, Error> {
         let home_account = self
             .config
             .common
             .home_account(&event.context.invoked_function_arn);
+        match guard::route(&event.payload) {
+            guard::Input::JobState => {
+                let sync = self
+                    .job_state(event.payload, home_account.as_deref())
+                    .await?;
+                return Ok(Summary {
+                    alarms: Some(sync),
+                    ..Summary::default()
+                });
+            }
+            guard::Input::Sweep => {
+                let run = self.sweep(home_account.as_deref()).await?;
+                return Ok(Summary {
+                    sweep: Some(run),
+                    ..Summary::default()
+                });
+            }
+            guard::Input::Alarms => {}
+        }
         let alarms = match alarms_from_payload(&event.payload) {
             Ok(a) => a,
             // Not something a retry can fix: log, count, succeed.
             Err(e) => {
                 return Ok(Summary {
                     outcomes: vec![self.invalid(0, "unrecognised_payload", &e.to_string())],
+                    ..Summary::default()
                 })
             }
         };
@@ -128,7 +162,10 @@ impl<J: TrainingJobs, N: Notifier, S: Sink> Guard<J, N, S> {
         if !retryable.is_empty() {
             return Err(Box::new(RetryableFailure(retryable)));
         }
-        Ok(Summary { outcomes })
+        Ok(Summary {
+            outcomes,
+            ..Summary::default()
+        })
     }
 
     /// A record we cannot read: counted (`InvalidEvents` and `StopDecisions{invalid}`),
@@ -329,7 +366,8 @@ impl<J: TrainingJobs, N: Notifier, S: Sink> Guard<J, N, S> {
                 Ok(StopOutcome::Stopping) => {
                     detail = "StopTrainingJob accepted".to_owned();
                     if let Some(arn) = &view.arn {
-                        if let Err(e) = self.jobs.tag(&target, arn, &self.stop_tags(alarm)).await {
+                        let tags = self.stop_tags(alarm, &job);
+                        if let Err(e) = self.jobs.tag(&target, arn, &tags).await {
                             // The stop happened; a missing audit tag must not undo or repeat it.
                             warn!(job = %job, error = %e, "job stopped but AddTags failed");
                             detail.push_str(&format!("; tagging failed: {}", e.kind));
@@ -384,8 +422,13 @@ impl<J: TrainingJobs, N: Notifier, S: Sink> Guard<J, N, S> {
             .await
     }
 
-    fn stop_tags(&self, alarm: &AlarmNotification) -> Vec<(String, String)> {
-        vec![
+    /// The rule an alarm stands for: a guard alarm, or a stack alarm of overfit-alarm.yaml.
+    fn rule_of(&self, alarm: &AlarmNotification, job: &str) -> Option<guard_alarms::Rule> {
+        guard_alarms::rule_of_alarm(&self.config.guard.settings.prefix, &alarm.alarm_name, job)
+    }
+
+    fn stop_tags(&self, alarm: &AlarmNotification, job: &str) -> Vec<(String, String)> {
+        let mut tags = vec![
             (
                 stop_tags::STOPPED_BY.into(),
                 tag_value(&self.config.stopped_by),
@@ -399,7 +442,11 @@ impl<J: TrainingJobs, N: Notifier, S: Sink> Guard<J, N, S> {
                 stop_tags::REASON.into(),
                 tag_value(alarm.reason.as_deref().unwrap_or("")),
             ),
-        ]
+        ];
+        if let Some(rule) = self.rule_of(alarm, job) {
+            tags.push((stop_tags::RULE.into(), rule.key().into()));
+        }
+        tags
     }
 
     /// Log, count, and (when the decision calls for it) notify. A passing publish failure is
@@ -413,9 +460,11 @@ impl<J: TrainingJobs, N: Notifier, S: Sink> Guard<J, N, S> {
         decision: Decision,
         detail: String,
     ) -> Result<Concluded, RetryLater> {
+        let rule = job.and_then(|j| self.rule_of(alarm, j)).map(|r| r.key());
         let report = json!({
             "decision": decision,
             "detail": detail,
+            "rule": rule,
             "alarm_name": alarm.alarm_name,
             "alarm_arn": alarm.alarm_arn,
             "alarm_reason": alarm.reason,
@@ -439,11 +488,12 @@ impl<J: TrainingJobs, N: Notifier, S: Sink> Guard<J, N, S> {
                 alarm.alarm_name
             );
             let text = format!(
-                "sagewatch overfit-guard: {}\n\nJob: {}\nAlarm: {} ({})\nReason: {}\nDecision: {} - {}\nAccount/region: {}/{}\n",
+                "sagewatch overfit-guard: {}\n\nJob: {}\nAlarm: {} ({})\nRule: {}\nReason: {}\nDecision: {} - {}\nAccount/region: {}/{}\n",
                 decision.as_str(),
                 job_text,
                 alarm.alarm_name,
                 alarm.new_state.as_str(),
+                rule.unwrap_or("-"),
                 alarm.reason.as_deref().unwrap_or("-"),
                 decision.as_str(),
                 detail,

@@ -1,5 +1,9 @@
 //! Wiring only: tracing, configuration and SDK clients once per cold start, then the runtime.
 
+// The handler's future (three inputs, each a chain of SDK calls) is deeper than rustc's
+// default layout query depth.
+#![recursion_limit = "256"]
+
 use overfit_guard::adapter::SageMakerJobs;
 use overfit_guard::{Config, Guard};
 use sagewatch::env::Env;

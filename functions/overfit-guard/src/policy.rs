@@ -196,6 +196,8 @@ pub mod stop_tags {
     pub const REASON: &str = "sagewatch:stop-reason";
     /// Written after the stop notice was published: a later delivery sends no second one.
     pub const NOTIFIED: &str = "sagewatch:stop-notified";
+    /// The guard rule whose alarm fired (`overfit`, `stall`, …), when the alarm is one.
+    pub const RULE: &str = "sagewatch:stop-rule";
 }
 
 /// Who asks: this function's recorded name and the alarm, both as the stop tags hold them.

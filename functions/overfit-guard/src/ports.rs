@@ -2,8 +2,10 @@
 //! its job live in — the training job, and the alarm itself (to confirm the notification).
 
 use crate::confirm::AlarmFacts;
+use crate::guard_alarms::{GuardAlarm, JobFacts};
 use crate::policy::JobView;
 use sagewatch::error::AwsError;
+use std::collections::BTreeMap;
 use std::future::Future;
 
 /// Where the job lives (shared with the other functions: one account/role decision).
@@ -47,4 +49,49 @@ pub trait TrainingJobs: Send + Sync {
         target: &Target,
         name: &str,
     ) -> impl Future<Output = Result<Option<AlarmFacts>, AwsError>> + Send;
+}
+
+/// An alarm under the guard's prefix, as DescribeAlarms lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedAlarm {
+    pub name: String,
+    pub arn: Option<String>,
+}
+
+/// What the guard alarms need (issue #17): the job's facts, and the alarms in its account.
+/// The SDK adapter is [`crate::adapter::SageMakerJobs`]; in-memory doubles live in the tests.
+pub trait Guarding: Send + Sync {
+    /// DescribeTrainingJob (strongly consistent, unlike Search); `None` when there is no
+    /// such job.
+    fn describe_job(
+        &self,
+        target: &Target,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<JobFacts>, AwsError>> + Send;
+    /// Every metric alarm whose name starts with `prefix` (all pages).
+    fn list_alarms(
+        &self,
+        target: &Target,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Vec<ListedAlarm>, AwsError>> + Send;
+    /// The alarm's tags (ListTagsForResource): what tells the guard's alarms from a user's.
+    fn alarm_tags(
+        &self,
+        target: &Target,
+        arn: &str,
+    ) -> impl Future<Output = Result<BTreeMap<String, String>, AwsError>> + Send;
+    /// PutMetricAlarm (an upsert by name) with these actions and, on creation, tags.
+    fn put_alarm(
+        &self,
+        target: &Target,
+        alarm: &GuardAlarm,
+        actions: &[String],
+        tags: &[(String, String)],
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// DeleteAlarms, at most 100 names per call (the adapter splits).
+    fn delete_alarms(
+        &self,
+        target: &Target,
+        names: &[String],
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
 }

@@ -7,6 +7,7 @@ use aws_sdk_sns as sns;
 use chrono::Utc;
 use lambda_runtime::{Context, LambdaEvent};
 use overfit_guard::adapter::{Clients, SageMakerJobs};
+use overfit_guard::guard::GuardConfig;
 use overfit_guard::policy::{Decision, Policy};
 use overfit_guard::{Config, Guard, Summary};
 use sagewatch::config::Common;
@@ -68,6 +69,7 @@ async fn fixture(policy: Policy) -> Fixture {
             },
             alerts_topic_arn: inbox.topic_arn.clone(),
             stopped_by: "overfit-guard-test".into(),
+            guard: GuardConfig::default(),
         },
     };
     Fixture {
@@ -633,4 +635,359 @@ async fn a_cross_account_metric_math_alarm_stops_the_job_in_its_metrics_account(
         .await
         .expect("job in the workload account");
     assert_eq!(seen["TrainingJobStatus"], "Stopping");
+}
+
+// ---- Guard alarms follow training jobs (#17) -----------------------------------------
+
+/// Metric definitions of the guard samples' script (train and validation loss, an epoch).
+fn metric_definitions() -> Value {
+    json!([
+        {"Name": "train:loss", "Regex": "train_loss=([0-9.]+)"},
+        {"Name": "validation:loss", "Regex": "val_loss=([0-9.]+)"},
+        {"Name": "epoch", "Regex": "epoch=([0-9]+)"}
+    ])
+}
+
+impl Fixture {
+    /// The guard on: alarms under a prefix of this test's own, actions to `topic`.
+    fn guard_on(&mut self, topic: &str) -> String {
+        let prefix = format!("{}-", unique_name("sagewatch-guard"));
+        self.guard.config.guard.settings.prefix = prefix.clone();
+        self.guard.config.guard.alarm_topic_arn = Some(topic.to_owned());
+        prefix
+    }
+
+    async fn seed_guarded(&self, name: &str, instance_type: &str, hosts: i64, tags: Value) {
+        self.emu
+            .seed_job(
+                JobKind::Training,
+                name,
+                json!({
+                    "TrainingJobStatus": "InProgress",
+                    "TrainingStartTime": Utc::now().timestamp() - 3600,
+                    "AlgorithmSpecification": {
+                        "TrainingImage": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.3.0-gpu-py311",
+                        "TrainingInputMode": "File",
+                        "MetricDefinitions": metric_definitions(),
+                    },
+                    "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": hosts,
+                                       "VolumeSizeInGB": 100},
+                    "Tags": tags,
+                }),
+            )
+            .await;
+    }
+
+    async fn alarms_under(&self, prefix: &str) -> Vec<cw::types::MetricAlarm> {
+        let config = self.emu.sdk_config().await;
+        cw::Client::new(&config)
+            .describe_alarms()
+            .alarm_name_prefix(prefix)
+            .send()
+            .await
+            .expect("DescribeAlarms")
+            .metric_alarms()
+            .to_vec()
+    }
+}
+
+fn state_change(job: &str, status: &str, tags: Value) -> Value {
+    let mut event = sagewatch::testing::sample("training-job-state-change-guard-in-progress.json");
+    let text = event.to_string().replace("sagewatch-demo-guard-1", job);
+    event = serde_json::from_str(&text).expect("json");
+    event["detail"]["TrainingJobStatus"] = json!(status);
+    event["detail"]["Tags"] = tags;
+    event
+}
+
+fn guard_tags() -> Value {
+    json!([{"Key": "sagewatch:auto-stop", "Value": "true"},
+           {"Key": "sagewatch:guard", "Value": "overfit stall low-gpu"}])
+}
+
+fn guard_tag_map() -> Value {
+    json!({"sagewatch:auto-stop": "true", "sagewatch:guard": "overfit stall low-gpu"})
+}
+
+#[tokio::test]
+async fn guard_alarms_follow_a_two_host_gpu_job_from_in_progress_to_completed() {
+    let mut f = fixture(Policy::default()).await;
+    let topic = Inbox::new(&f.emu.sdk_config().await, "guard-alarms").await;
+    let prefix = f.guard_on(&topic.topic_arn);
+    let job = unique_name("guarded");
+    f.seed_guarded(&job, "ml.g5.12xlarge", 2, guard_tags())
+        .await;
+
+    let s = f
+        .invoke(state_change(&job, "InProgress", guard_tag_map()))
+        .await;
+    let sync = s.alarms.expect("alarms");
+    assert_eq!(sync.decision, "ensured", "{sync:?}");
+    // DescribeTrainingJob, DescribeAlarms, one PutMetricAlarm per alarm.
+    let counts = f.calls.counts();
+    assert_eq!(counts.get("DescribeTrainingJob"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("DescribeAlarms"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("PutMetricAlarm"), Some(&3), "{counts:?}");
+    assert_eq!(f.calls.total(), 5, "{counts:?}");
+
+    let alarms = f.alarms_under(&prefix).await;
+    let mut names: Vec<&str> = alarms.iter().filter_map(|a| a.alarm_name()).collect();
+    names.sort_unstable();
+    let name = |rule: &str| format!("{prefix}{job}-{rule}");
+    assert_eq!(names, [name("low-gpu"), name("overfit"), name("stall")]);
+    let by = |rule: &str| {
+        alarms
+            .iter()
+            .find(|a| a.alarm_name() == Some(name(rule).as_str()))
+            .expect("alarm")
+    };
+    for a in &alarms {
+        assert_eq!(a.alarm_actions(), std::slice::from_ref(&topic.topic_arn));
+        assert_eq!(a.actions_enabled(), Some(true));
+    }
+    let overfit = by("overfit");
+    let queries = overfit.metrics();
+    let ids: Vec<&str> = queries.iter().filter_map(|q| q.id()).collect();
+    assert_eq!(ids, ["m_train", "m_val", "overfit_ratio"]);
+    let metric = |i: usize| {
+        queries[i]
+            .metric_stat()
+            .and_then(|s| s.metric())
+            .expect("metric")
+    };
+    assert_eq!(metric(0).metric_name(), Some("train:loss"));
+    assert_eq!(metric(1).metric_name(), Some("validation:loss"));
+    assert_eq!(metric(0).namespace(), Some("/aws/sagemaker/TrainingJobs"));
+    assert_eq!(metric(0).dimensions()[0].name(), Some("TrainingJobName"));
+    assert_eq!(metric(0).dimensions()[0].value(), Some(job.as_str()));
+    assert_eq!(queries[2].expression(), Some("(m_val - m_train) / m_train"));
+    assert_eq!(overfit.threshold(), Some(0.1));
+    assert_eq!(
+        overfit.comparison_operator(),
+        Some(&cw::types::ComparisonOperator::GreaterThanThreshold)
+    );
+    assert_eq!(
+        (overfit.evaluation_periods(), overfit.datapoints_to_alarm()),
+        (Some(3), Some(3))
+    );
+    let gpu = by("low-gpu");
+    let hosts: Vec<&str> = gpu
+        .metrics()
+        .iter()
+        .filter_map(|q| q.metric_stat()?.metric()?.dimensions().first()?.value())
+        .collect();
+    assert_eq!(hosts, [format!("{job}/algo-1"), format!("{job}/algo-2")]);
+    assert_eq!(
+        gpu.metrics()[2].expression(),
+        Some("MAX([gpu1, gpu2]) / 4"),
+        "ml.g5.12xlarge has 4 GPUs"
+    );
+    assert_eq!(gpu.threshold(), Some(10.0));
+    let stall = by("stall");
+    assert_eq!(stall.treat_missing_data(), Some("breaching"));
+    assert_eq!(stall.evaluation_periods(), Some(30));
+    let config = f.emu.sdk_config().await;
+    let tags = cw::Client::new(&config)
+        .list_tags_for_resource()
+        .resource_arn(overfit.alarm_arn().expect("arn"))
+        .send()
+        .await
+        .expect("ListTagsForResource");
+    assert!(tags
+        .tags()
+        .iter()
+        .any(|t| t.key() == Some("sagewatch:managed-by") && t.value() == Some("overfit-guard")));
+
+    // A duplicate delivery changes nothing: no PutMetricAlarm.
+    f.calls.reset();
+    let sync = f
+        .invoke(state_change(&job, "InProgress", guard_tag_map()))
+        .await
+        .alarms
+        .expect("alarms");
+    assert!(sync.created.is_empty());
+    assert_eq!(sync.unchanged, 3);
+    assert_eq!(f.calls.counts().get("PutMetricAlarm"), None);
+    assert_eq!(f.alarms_under(&prefix).await.len(), 3);
+
+    // A user's alarm that merely shares the prefix, and another job's guard alarm.
+    let other = unique_name("guarded-other");
+    f.seed_guarded(&other, "ml.g5.12xlarge", 1, guard_tags())
+        .await;
+    f.invoke(state_change(&other, "InProgress", guard_tag_map()))
+        .await;
+    let users = format!("{prefix}{job}-loss-not-decreasing");
+    cw::Client::new(&config)
+        .put_metric_alarm()
+        .alarm_name(&users)
+        .namespace("/aws/sagemaker/TrainingJobs")
+        .metric_name("train:loss")
+        .statistic(cw::types::Statistic::Average)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(cw::types::ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .expect("a user's alarm");
+
+    // Completed: the job's alarms are gone, nothing else is touched.
+    f.calls.reset();
+    let sync = f
+        .invoke(state_change(&job, "Completed", guard_tag_map()))
+        .await
+        .alarms
+        .expect("alarms");
+    assert_eq!(sync.decision, "deleted", "{sync:?}");
+    assert_eq!(sync.deleted.len(), 3);
+    assert_eq!(sync.kept, std::slice::from_ref(&users));
+    let counts = f.calls.counts();
+    // DescribeAlarms, ListTagsForResource per candidate (3 ours + the user's), DeleteAlarms.
+    assert_eq!(counts.get("DescribeAlarms"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("ListTagsForResource"), Some(&4), "{counts:?}");
+    assert_eq!(counts.get("DeleteAlarms"), Some(&1), "{counts:?}");
+    let mut left: Vec<String> = f
+        .alarms_under(&prefix)
+        .await
+        .iter()
+        .filter_map(|a| a.alarm_name().map(str::to_owned))
+        .collect();
+    left.sort();
+    let mut want = vec![
+        users,
+        format!("{prefix}{other}-low-gpu"),
+        format!("{prefix}{other}-overfit"),
+        format!("{prefix}{other}-stall"),
+    ];
+    want.sort();
+    assert_eq!(left, want);
+}
+
+#[tokio::test]
+async fn no_opt_in_no_alarms_and_a_cpu_job_gets_no_low_gpu_alarm() {
+    let mut f = fixture(Policy::default()).await;
+    let topic = Inbox::new(&f.emu.sdk_config().await, "guard-alarms").await;
+    let prefix = f.guard_on(&topic.topic_arn);
+    let plain = unique_name("plain");
+    f.seed_guarded(&plain, "ml.g5.12xlarge", 2, json!([])).await;
+    let sync = f
+        .invoke(state_change(
+            &plain,
+            "InProgress",
+            json!({"team": "vision"}),
+        ))
+        .await
+        .alarms
+        .expect("alarms");
+    assert_eq!(sync.decision, "not_opted_in");
+    assert_eq!(f.calls.total(), 0, "{:?}", f.calls.counts());
+
+    let cpu = unique_name("cpu");
+    f.seed_guarded(&cpu, "ml.m5.xlarge", 2, guard_tags()).await;
+    let sync = f
+        .invoke(state_change(&cpu, "InProgress", guard_tag_map()))
+        .await
+        .alarms
+        .expect("alarms");
+    assert_eq!(sync.created.len(), 2, "{sync:?}");
+    let names: Vec<String> = f
+        .alarms_under(&prefix)
+        .await
+        .iter()
+        .filter_map(|a| a.alarm_name().map(str::to_owned))
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.iter().all(|n| !n.ends_with("-low-gpu")), "{names:?}");
+    assert!(sync.skipped[0].reason.contains("no GPU"));
+}
+
+#[tokio::test]
+async fn a_diverging_job_is_stopped_by_its_overfit_alarm_with_the_rule_named() {
+    // End to end: the guard puts the alarm, the script's losses diverge, CloudWatch (here:
+    // SetAlarmState, the emulator does not evaluate alarms) moves it to ALARM and publishes
+    // to the alarm topic; that notification, confirmed, stops the job.
+    use cw::types::{Dimension, MetricDatum, StateValue};
+    let mut f = fixture(Policy::default()).await;
+    f.guard.config.policy.confirm_alarms = true;
+    let config = f.emu.sdk_config().await;
+    let topic = Inbox::new(&config, "guard-alarm-topic").await;
+    let prefix = f.guard_on(&topic.topic_arn);
+    let job = unique_name("diverging");
+    f.seed_guarded(&job, "ml.g5.2xlarge", 1, guard_tags()).await;
+    f.invoke(state_change(&job, "InProgress", guard_tag_map()))
+        .await;
+    let name = format!("{prefix}{job}-overfit");
+
+    let cloudwatch = cw::Client::new(&config);
+    let now = Utc::now().timestamp();
+    for (minute, train, validation) in [
+        (5, 0.9, 0.95),
+        (4, 0.7, 0.8),
+        (3, 0.5, 0.7),
+        (2, 0.4, 0.75),
+        (1, 0.3, 0.8),
+    ] {
+        for (metric, value) in [("train:loss", train), ("validation:loss", validation)] {
+            cloudwatch
+                .put_metric_data()
+                .namespace("/aws/sagemaker/TrainingJobs")
+                .metric_data(
+                    MetricDatum::builder()
+                        .metric_name(metric)
+                        .dimensions(
+                            Dimension::builder()
+                                .name("TrainingJobName")
+                                .value(&job)
+                                .build(),
+                        )
+                        .timestamp(cw::primitives::DateTime::from_secs(now - minute * 60))
+                        .value(value)
+                        .build(),
+                )
+                .send()
+                .await
+                .expect("PutMetricData");
+        }
+    }
+    // What the alarm would compute over the last three minutes: all above 0.1.
+    let ratios: Vec<f64> = [(0.5, 0.7), (0.4, 0.75), (0.3, 0.8)]
+        .iter()
+        .map(|(t, v)| (v - t) / t)
+        .collect();
+    assert!(ratios.iter().all(|r| *r > 0.1), "{ratios:?}");
+    cloudwatch
+        .set_alarm_state()
+        .alarm_name(&name)
+        .state_value(StateValue::Alarm)
+        .state_reason("Threshold Crossed: 3 out of the last 3 datapoints were greater than the threshold (0.1).")
+        .send()
+        .await
+        .expect("SetAlarmState");
+    let published = topic.drain().await;
+    assert_eq!(published.len(), 1, "CloudWatch published the ALARM");
+    let mut payload = sagewatch::testing::sample("alarm-sns-metric-math.json");
+    payload["Records"][0]["Sns"]["Message"] = Value::from(published[0].body.to_string());
+    f.calls.reset();
+    let s = f.invoke(payload).await;
+    assert_eq!(
+        s.outcomes[0].decision,
+        Decision::Stopped,
+        "{:?}",
+        s.outcomes
+    );
+    assert_eq!(f.status(&job).await, "Stopping");
+    let tags = f.tags(&job).await;
+    assert!(
+        tags.iter()
+            .any(|(k, v)| k == "sagewatch:stop-rule" && v == "overfit"),
+        "{tags:?}"
+    );
+    assert!(tags
+        .iter()
+        .any(|(k, v)| k == "sagewatch:stop-alarm" && *v == name));
+    let notes = f.notifications().await;
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0]["rule"], "overfit");
+    // DescribeAlarms (confirmation), Search, StopTrainingJob, AddTags, Publish, AddTags.
+    assert_eq!(f.calls.total(), 6, "{:?}", f.calls.counts());
 }

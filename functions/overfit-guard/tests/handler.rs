@@ -4,8 +4,10 @@
 use chrono::{Duration, Utc};
 use lambda_runtime::{Context, LambdaEvent};
 use overfit_guard::confirm::AlarmFacts;
+use overfit_guard::guard::GuardConfig;
+use overfit_guard::guard_alarms::{GuardAlarm, JobFacts};
 use overfit_guard::policy::{Decision, JobView, Policy};
-use overfit_guard::ports::{StopOutcome, Target, TrainingJobs};
+use overfit_guard::ports::{Guarding, ListedAlarm, StopOutcome, Target, TrainingJobs};
 use overfit_guard::{Config, Guard, Summary};
 use sagewatch::alarm::{alarms_from_payload, AlarmState};
 use sagewatch::config::Common;
@@ -15,7 +17,7 @@ use sagewatch::output::MemorySink;
 use sagewatch::status::Status;
 use sagewatch::testing::sample;
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 #[derive(Default)]
@@ -29,6 +31,17 @@ struct FakeJobs {
     alarms: Mutex<HashMap<String, AlarmFacts>>,
     /// (operation, account of the target) of every call.
     targets: Mutex<Vec<(&'static str, Option<String>)>>,
+    /// What DescribeTrainingJob returns, by job name.
+    facts: Mutex<HashMap<String, JobFacts>>,
+    /// CloudWatch's alarms: what was put (None for a user's alarm), actions, tags.
+    cw: Mutex<BTreeMap<String, Stored>>,
+}
+
+#[derive(Debug, Clone)]
+struct Stored {
+    alarm: Option<GuardAlarm>,
+    actions: Vec<String>,
+    tags: BTreeMap<String, String>,
 }
 
 impl FakeJobs {
@@ -51,6 +64,89 @@ impl FakeJobs {
     }
     fn targets(&self) -> Vec<(&'static str, Option<String>)> {
         self.targets.lock().unwrap().clone()
+    }
+}
+
+const ARN: &str = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:";
+
+impl Guarding for FakeJobs {
+    async fn describe_job(
+        &self,
+        target: &Target,
+        name: &str,
+    ) -> Result<Option<JobFacts>, AwsError> {
+        self.at("describe_job", target);
+        self.log(format!("describe_job {name}"));
+        Ok(self.facts.lock().unwrap().get(name).cloned())
+    }
+    async fn list_alarms(
+        &self,
+        target: &Target,
+        prefix: &str,
+    ) -> Result<Vec<ListedAlarm>, AwsError> {
+        self.at("list_alarms", target);
+        self.log(format!("list_alarms {prefix}"));
+        Ok(self
+            .cw
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|n| n.starts_with(prefix))
+            .map(|n| ListedAlarm {
+                name: n.clone(),
+                arn: Some(format!("{ARN}{n}")),
+            })
+            .collect())
+    }
+    async fn alarm_tags(
+        &self,
+        target: &Target,
+        arn: &str,
+    ) -> Result<BTreeMap<String, String>, AwsError> {
+        self.at("alarm_tags", target);
+        self.log(format!("alarm_tags {arn}"));
+        let name = arn.strip_prefix(ARN).unwrap_or(arn);
+        Ok(self
+            .cw
+            .lock()
+            .unwrap()
+            .get(name)
+            .map(|s| s.tags.clone())
+            .unwrap_or_default())
+    }
+    async fn put_alarm(
+        &self,
+        target: &Target,
+        alarm: &GuardAlarm,
+        actions: &[String],
+        tags: &[(String, String)],
+    ) -> Result<(), AwsError> {
+        self.at("put_alarm", target);
+        self.log(format!("put_alarm {}", alarm.name));
+        let mut cw = self.cw.lock().unwrap();
+        // Tags only on creation, as PutMetricAlarm does.
+        let tags = cw
+            .get(&alarm.name)
+            .map(|s| s.tags.clone())
+            .unwrap_or_else(|| tags.iter().cloned().collect());
+        cw.insert(
+            alarm.name.clone(),
+            Stored {
+                alarm: Some(alarm.clone()),
+                actions: actions.to_vec(),
+                tags,
+            },
+        );
+        Ok(())
+    }
+    async fn delete_alarms(&self, target: &Target, names: &[String]) -> Result<(), AwsError> {
+        self.at("delete_alarms", target);
+        self.log(format!("delete_alarms {}", names.join(",")));
+        let mut cw = self.cw.lock().unwrap();
+        for n in names {
+            cw.remove(n);
+        }
+        Ok(())
     }
 }
 
@@ -138,6 +234,10 @@ fn config(policy: Policy, home: &str) -> Config {
         policy,
         alerts_topic_arn: "arn:aws:sns:us-east-1:123456789012:alerts".into(),
         stopped_by: "test".into(),
+        guard: GuardConfig {
+            alarm_topic_arn: Some(ALARM_TOPIC.into()),
+            ..GuardConfig::default()
+        },
     }
 }
 
@@ -175,6 +275,7 @@ async fn run(g: &Fake, payload: Value) -> Summary {
 }
 
 const JOB: &str = "sagewatch-demo-train-1";
+const ALARM_TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:alarm-topic";
 
 #[tokio::test]
 async fn single_metric_alarm_stops_an_opted_in_job_with_five_calls_at_most() {
@@ -545,6 +646,33 @@ async fn the_role_is_assumed_only_for_another_account() {
             self.0.alarm(t, n).await
         }
     }
+    impl Guarding for RoleSpy {
+        async fn describe_job(&self, t: &Target, n: &str) -> Result<Option<JobFacts>, AwsError> {
+            self.0.describe_job(t, n).await
+        }
+        async fn list_alarms(&self, t: &Target, p: &str) -> Result<Vec<ListedAlarm>, AwsError> {
+            self.0.list_alarms(t, p).await
+        }
+        async fn alarm_tags(
+            &self,
+            t: &Target,
+            a: &str,
+        ) -> Result<BTreeMap<String, String>, AwsError> {
+            self.0.alarm_tags(t, a).await
+        }
+        async fn put_alarm(
+            &self,
+            t: &Target,
+            a: &GuardAlarm,
+            actions: &[String],
+            tags: &[(String, String)],
+        ) -> Result<(), AwsError> {
+            self.0.put_alarm(t, a, actions, tags).await
+        }
+        async fn delete_alarms(&self, t: &Target, n: &[String]) -> Result<(), AwsError> {
+            self.0.delete_alarms(t, n).await
+        }
+    }
     for (home, want) in [
         ("123456789012", None),
         (
@@ -699,4 +827,328 @@ async fn metrics_naming_the_job_in_two_accounts_are_ambiguous() {
         "{:?}",
         s.outcomes
     );
+}
+
+// ---- Guard alarms follow training jobs (#17) -----------------------------------------
+
+const GUARDED: &str = "sagewatch-demo-guard-1";
+const PREFIX: &str = "sagewatch-guard-";
+
+fn facts(name: &str, instance_type: &str, hosts: u32, trained_minutes: i64) -> JobFacts {
+    JobFacts {
+        name: name.into(),
+        arn: Some(format!(
+            "arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}"
+        )),
+        status: Status::new("InProgress"),
+        secondary_status: Some(Status::new("Training")),
+        training_start_time: Some(Utc::now() - Duration::minutes(trained_minutes)),
+        metric_names: vec!["train:loss".into(), "validation:loss".into()],
+        instance_type: Some(instance_type.into()),
+        instance_count: hosts,
+        instance_groups: false,
+    }
+}
+
+fn with_facts(f: JobFacts) -> FakeJobs {
+    let jobs = FakeJobs::default();
+    jobs.facts.lock().unwrap().insert(f.name.clone(), f);
+    jobs
+}
+
+fn stored(g: &Fake) -> BTreeMap<String, Stored> {
+    g.jobs.cw.lock().unwrap().clone()
+}
+
+fn guard_count(g: &Fake, action: &str) -> f64 {
+    g.sink
+        .json()
+        .iter()
+        .filter(|l| l["Action"] == action)
+        .filter_map(|l| l["GuardAlarms"].as_f64())
+        .sum()
+}
+
+#[tokio::test]
+async fn an_opted_in_two_host_gpu_job_gets_exactly_its_alarms_once() {
+    let g = guard(
+        with_facts(facts(GUARDED, "ml.g5.12xlarge", 2, 60)),
+        Policy::default(),
+    );
+    let s = run(
+        &g,
+        sample("training-job-state-change-guard-in-progress.json"),
+    )
+    .await;
+    let sync = s.alarms.expect("a state change answers with its alarms");
+    assert_eq!(sync.decision, "ensured", "{sync:?}");
+    let want: Vec<String> = ["overfit", "stall", "low-gpu"]
+        .iter()
+        .map(|r| format!("{PREFIX}{GUARDED}-{r}"))
+        .collect();
+    assert_eq!(sync.created, want);
+    let cw = stored(&g);
+    assert_eq!(cw.keys().cloned().collect::<Vec<_>>(), {
+        let mut w = want.clone();
+        w.sort();
+        w
+    });
+    for s in cw.values() {
+        assert_eq!(s.actions, [ALARM_TOPIC]);
+        assert_eq!(s.tags["sagewatch:managed-by"], "overfit-guard");
+        assert_eq!(s.tags["sagewatch:training-job"], GUARDED);
+        assert_eq!(
+            s.tags["sagewatch:guard-rules"],
+            "overfit=0.1 stall=30 low-gpu=10"
+        );
+    }
+    let overfit = cw[&want[0]].alarm.clone().unwrap();
+    assert_eq!(
+        overfit.queries[2].expression.as_deref(),
+        Some("(m_val - m_train) / m_train")
+    );
+    assert_eq!(
+        (overfit.threshold, overfit.comparison),
+        (0.1, "GreaterThanThreshold")
+    );
+    let gpu = cw[&want[2]].alarm.clone().unwrap();
+    // ml.g5.12xlarge: 4 GPUs per host; GPUUtilization is summed over them.
+    assert_eq!(
+        gpu.queries[2].expression.as_deref(),
+        Some("MAX([gpu1, gpu2]) / 4")
+    );
+    assert_eq!(guard_count(&g, "created"), 3.0);
+
+    // A duplicate delivery: one DescribeTrainingJob, one DescribeAlarms, nothing put.
+    let before = g.jobs.calls().len();
+    let s = run(
+        &g,
+        sample("training-job-state-change-guard-in-progress.json"),
+    )
+    .await;
+    let sync = s.alarms.unwrap();
+    assert!(sync.created.is_empty());
+    assert_eq!(sync.unchanged, 3);
+    assert_eq!(
+        g.jobs.calls()[before..],
+        [
+            format!("describe_job {GUARDED}"),
+            format!("list_alarms {PREFIX}{GUARDED}-")
+        ]
+    );
+    assert_eq!(guard_count(&g, "created"), 3.0);
+}
+
+#[tokio::test]
+async fn a_job_that_did_not_opt_in_gets_none_and_a_cpu_job_no_low_gpu_alarm() {
+    let g = guard(
+        with_facts(facts(GUARDED, "ml.g5.12xlarge", 2, 60)),
+        Policy::default(),
+    );
+    let mut event = sample("training-job-state-change-guard-in-progress.json");
+    event["detail"]["Tags"] = json!({"project": "sagewatch"});
+    let sync = run(&g, event).await.alarms.unwrap();
+    assert_eq!(sync.decision, "not_opted_in");
+    assert!(g.jobs.calls().is_empty(), "no AWS call");
+
+    let g = guard(
+        with_facts(facts(GUARDED, "ml.m5.xlarge", 2, 60)),
+        Policy::default(),
+    );
+    let sync = run(
+        &g,
+        sample("training-job-state-change-guard-in-progress.json"),
+    )
+    .await
+    .alarms
+    .unwrap();
+    assert_eq!(sync.created.len(), 2, "{sync:?}");
+    assert!(sync.created.iter().all(|n| !n.ends_with("-low-gpu")));
+    assert_eq!(sync.skipped.len(), 1);
+    assert!(
+        sync.skipped[0].reason.contains("no GPU"),
+        "{:?}",
+        sync.skipped
+    );
+
+    // The auto-stop tag alone: the configured default rules.
+    let g = guard(
+        with_facts(facts(GUARDED, "ml.g5.12xlarge", 2, 60)),
+        Policy::default(),
+    );
+    let mut event = sample("training-job-state-change-guard-in-progress.json");
+    event["detail"]["Tags"] = json!({"sagewatch:auto-stop": "true"});
+    let sync = run(&g, event).await.alarms.unwrap();
+    assert_eq!(sync.created.len(), 3, "{sync:?}");
+}
+
+#[tokio::test]
+async fn completed_removes_the_jobs_alarms_and_touches_no_other() {
+    let g = guard(
+        with_facts(facts(GUARDED, "ml.g5.12xlarge", 2, 60)),
+        Policy::default(),
+    );
+    run(
+        &g,
+        sample("training-job-state-change-guard-in-progress.json"),
+    )
+    .await;
+    let user = format!("{PREFIX}{GUARDED}-loss-not-decreasing");
+    let other_job = format!("{PREFIX}{GUARDED}-2-overfit");
+    {
+        let mut cw = g.jobs.cw.lock().unwrap();
+        // A user's alarm under the job's names (no tag of ours), and another job's alarm
+        // that `<prefix><job>-` also lists.
+        cw.insert(
+            user.clone(),
+            Stored {
+                alarm: None,
+                actions: vec![],
+                tags: BTreeMap::new(),
+            },
+        );
+        cw.insert(
+            other_job.clone(),
+            Stored {
+                alarm: None,
+                actions: vec![],
+                tags: [
+                    (
+                        "sagewatch:managed-by".to_owned(),
+                        "overfit-guard".to_owned(),
+                    ),
+                    ("sagewatch:training-job".to_owned(), format!("{GUARDED}-2")),
+                ]
+                .into(),
+            },
+        );
+    }
+    let sync = run(&g, sample("training-job-state-change-guard-completed.json"))
+        .await
+        .alarms
+        .unwrap();
+    assert_eq!(sync.decision, "deleted");
+    assert_eq!(sync.deleted.len(), 3, "{sync:?}");
+    assert_eq!(sync.kept, std::slice::from_ref(&user));
+    assert_eq!(
+        stored(&g).keys().cloned().collect::<Vec<_>>(),
+        [other_job, user],
+        "sorted by name"
+    );
+    assert_eq!(guard_count(&g, "deleted"), 3.0);
+    // Again: nothing left to delete, no DeleteAlarms call.
+    let sync = run(&g, sample("training-job-state-change-guard-completed.json"))
+        .await
+        .alarms
+        .unwrap();
+    assert!(sync.deleted.is_empty());
+    assert_eq!(
+        g.jobs
+            .calls()
+            .iter()
+            .filter(|c| c.starts_with("delete_alarms"))
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_sweep_removes_alarms_of_ended_jobs_and_adds_warmed_up_ones() {
+    let jobs = with_facts(facts(GUARDED, "ml.g5.12xlarge", 2, 5));
+    let g = guard(jobs, Policy::default());
+    // Five minutes in: stall and low-gpu wait for the warm-up.
+    let sync = run(
+        &g,
+        sample("training-job-state-change-guard-in-progress.json"),
+    )
+    .await
+    .alarms
+    .unwrap();
+    assert_eq!(sync.created, [format!("{PREFIX}{GUARDED}-overfit")]);
+    assert_eq!(sync.skipped.len(), 2);
+    // An ended job whose Completed event was lost.
+    let lost = "sagewatch-demo-lost-1";
+    let mut ended = facts(lost, "ml.m5.xlarge", 1, 120);
+    ended.status = Status::new("Completed");
+    g.jobs
+        .facts
+        .lock()
+        .unwrap()
+        .insert(lost.into(), ended.clone());
+    let mut event = sample("training-job-state-change-guard-in-progress.json");
+    let text = event.to_string().replace(GUARDED, lost);
+    event = serde_json::from_str(&text).unwrap();
+    g.jobs.facts.lock().unwrap().get_mut(lost).unwrap().status = Status::new("InProgress");
+    run(&g, event).await;
+    g.jobs.facts.lock().unwrap().insert(lost.into(), ended);
+    // The guarded job trains past the warm-up.
+    g.jobs
+        .facts
+        .lock()
+        .unwrap()
+        .get_mut(GUARDED)
+        .unwrap()
+        .training_start_time = Some(Utc::now() - Duration::hours(1));
+
+    let s = run(&g, sample("training-job-guard-sweep.json")).await;
+    let sweep = s.sweep.expect("the sweep answers with its run");
+    assert_eq!(sweep.jobs_checked, 2);
+    assert_eq!(
+        sweep.deleted,
+        [
+            format!("{PREFIX}{lost}-overfit"),
+            format!("{PREFIX}{lost}-stall")
+        ]
+    );
+    assert_eq!(
+        sweep.created,
+        [
+            format!("{PREFIX}{GUARDED}-stall"),
+            format!("{PREFIX}{GUARDED}-low-gpu")
+        ]
+    );
+    let names: Vec<String> = stored(&g).keys().cloned().collect();
+    assert_eq!(names.len(), 3);
+    assert!(names.iter().all(|n| n.contains(GUARDED)));
+    // A second run changes nothing.
+    let again = run(&g, sample("training-job-guard-sweep.json"))
+        .await
+        .sweep
+        .unwrap();
+    assert!(
+        again.created.is_empty() && again.deleted.is_empty(),
+        "{again:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_stop_by_a_guard_alarm_names_its_rule() {
+    let g = guard(
+        FakeJobs::with(job(JOB, "InProgress", 60, true)),
+        Policy::default(),
+    );
+    let name = format!("{PREFIX}{JOB}-overfit");
+    let text = sample("alarm-sns-single-metric.json")
+        .to_string()
+        .replace(&format!("{JOB}-validation-loss"), &name);
+    let s = run(&g, serde_json::from_str(&text).unwrap()).await;
+    assert_eq!(s.outcomes[0].decision, Decision::Stopped);
+    // Who, when, which alarm, why, and the rule.
+    assert!(g.jobs.calls().contains(&format!(
+        "tag arn:aws:sagemaker:us-east-1:123456789012:training-job/{JOB} 5"
+    )));
+    let note = &g.notifier.sent()[0];
+    assert!(note.text.contains("Rule: overfit"), "{}", note.text);
+    assert_eq!(note.report["rule"], "overfit");
+}
+
+#[tokio::test]
+async fn a_bad_state_change_is_counted_and_touches_nothing() {
+    let g = guard(FakeJobs::default(), Policy::default());
+    let mut event = sample("training-job-state-change-guard-in-progress.json");
+    event["detail"]["TrainingJobName"] = json!("not/a job");
+    let sync = run(&g, event).await.alarms.unwrap();
+    assert_eq!(sync.decision, "invalid");
+    assert!(g.jobs.calls().is_empty());
+    assert_eq!(metric_count(&g, "InvalidEvents", None), 1);
 }

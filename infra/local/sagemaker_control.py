@@ -248,7 +248,7 @@ def patch_endpoint(name: str, patch: dict[str, Any], region: str = DEFAULT_REGIO
 # --- event-augmenter's sweep (issue #18): finished jobs whose event never came -------------
 
 FINISHED_FIELDS = {"Kind", "Name", "Status", "FailureReason", "StartTime", "EndTime", "LastModifiedTime",
-                   "CreationTime", "InstanceType", "InstanceCount", "Region", "AccountId"}
+                   "CreationTime", "InstanceType", "InstanceCount", "Tags", "Region", "AccountId"}
 
 
 def _finished_patch(kind: Kind, job: dict[str, Any]) -> dict[str, Any]:
@@ -266,7 +266,7 @@ def _finished_patch(kind: Kind, job: dict[str, Any]) -> dict[str, Any]:
         "LastModifiedTime": job.get("LastModifiedTime", end),
     }
     for field, target in (("StartTime", f"{kind.prefix}StartTime"), ("CreationTime", "CreationTime"),
-                          ("Region", "Region"), ("AccountId", "AccountId")):
+                          ("Tags", "Tags"), ("Region", "Region"), ("AccountId", "AccountId")):
         if field in job:
             patch[target] = job[field]
     # Created when it started (or ended), not when it was seeded: listings sort by it.
@@ -288,9 +288,10 @@ def _finished_patch(kind: Kind, job: dict[str, Any]) -> dict[str, Any]:
 def seed_finished_jobs(body: dict[str, Any]) -> dict[str, Any]:
     """`{"Jobs": [{"Kind": "training"|"processing"|"transform", "Name", "Status":
     Completed|Failed|Stopped, "FailureReason", "StartTime", "EndTime", "LastModifiedTime"
-    (default EndTime), "CreationTime", "InstanceType", "InstanceCount", "Region",
-    "AccountId"}]}`: jobs that ended at a chosen time, as if their state-change event had been
-    lost (nothing is sent anywhere). CreationTime defaults to StartTime, else EndTime.
+    (default EndTime), "CreationTime", "InstanceType", "InstanceCount", "Tags" ([{Key, Value}],
+    read with ListTags), "Region", "AccountId"}]}`: jobs that ended at a chosen time, as if
+    their state-change event had been lost (nothing is sent anywhere). CreationTime defaults
+    to StartTime, else EndTime.
     Answers `{"Jobs": [<Describe*Job of each>]}`."""
     jobs = body.get("Jobs")
     if not isinstance(jobs, list) or not jobs:

@@ -493,6 +493,46 @@ impl Jobs for SageMakerJobs {
             }
         })
     }
+
+    async fn tags(&self, target: &Target, arn: &str) -> Result<BTreeMap<String, String>, AwsError> {
+        self.list_tags(target, arn).await
+    }
+}
+
+/// ListTags pages per job: a resource has at most 50 tags, one page of 50 holds them all.
+const MAX_TAG_PAGES: usize = 2;
+
+impl SageMakerJobs {
+    async fn list_tags(
+        &self,
+        target: &Target,
+        arn: &str,
+    ) -> Result<BTreeMap<String, String>, AwsError> {
+        let client = self.clients.get(target).await;
+        let mut tags = BTreeMap::new();
+        let mut token = None;
+        for _ in 0..MAX_TAG_PAGES {
+            let out = client
+                .list_tags()
+                .resource_arn(arn)
+                .max_results(50)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| from_sdk("ListTags", &e))?;
+            tags.extend(out.tags().iter().filter_map(|t| {
+                Some((
+                    t.key()?.to_owned(),
+                    t.value().unwrap_or_default().to_owned(),
+                ))
+            }));
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(tags)
+    }
 }
 
 // ---- The claim table, read and written ------------------------------------------------

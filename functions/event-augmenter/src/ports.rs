@@ -133,6 +133,12 @@ pub trait Jobs: Send + Sync {
         job_type: JobType,
         name: &str,
     ) -> impl Future<Output = Result<Option<JobView>, AwsError>> + Send;
+    /// The job's tags (ListTags; Describe*Job has none), read only when reports copy tags.
+    fn tags(
+        &self,
+        target: &Target,
+        arn: &str,
+    ) -> impl Future<Output = Result<BTreeMap<String, String>, AwsError>> + Send;
 }
 
 /// A read of the claim store: is there a claim for this key? (The sweep skips a job whose
@@ -164,6 +170,13 @@ impl Jobs for NoJobs {
         _name: &str,
     ) -> Result<Option<JobView>, AwsError> {
         Ok(None)
+    }
+    async fn tags(
+        &self,
+        _target: &Target,
+        _arn: &str,
+    ) -> Result<BTreeMap<String, String>, AwsError> {
+        Ok(BTreeMap::new())
     }
 }
 

@@ -301,6 +301,24 @@ impl<D: ClaimStore + ClaimReader, M: HostMetrics, S: Sink, J: Jobs> Augmenter<D,
             }
         };
         run.summary.described += 1;
+        // The event carries the job's tags; Describe*Job does not. Read them only when the
+        // reports copy some (SAGEWATCH_REPORT_TAG_KEYS).
+        if !self.config.report_tag_keys.is_empty() {
+            if let Some(arn) = view.arn.clone() {
+                match self.jobs.tags(target, &arn).await {
+                    Ok(tags) => view.tags = tags,
+                    Err(e) if e.is_retryable() => {
+                        run.failed(
+                            format!("{account}/{}/{name} tags", job_type.as_str()),
+                            e.into(),
+                        );
+                        return;
+                    }
+                    // Counted without tags, as an event without them would be.
+                    Err(e) => warn!(job = name, error = %e, "cannot read the job's tags"),
+                }
+            }
+        }
         // DescribeTransformJob has no LastModifiedTime: the listing's is the event's time.
         view.last_modified_time = view.last_modified_time.or(listed.last_modified);
         // Describe is newer than the listing; the claim follows the status it reports.

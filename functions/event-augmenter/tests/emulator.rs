@@ -915,7 +915,8 @@ async fn the_sweep_counts_jobs_whose_events_were_lost_once_and_a_late_event_is_a
     );
     seed_finished(json!([
         {"Kind": "training", "Name": done, "Status": "Completed", "InstanceType": "ml.g5.2xlarge",
-         "InstanceCount": 2, "StartTime": epoch("2024-03-01T08:10:00Z"), "EndTime": epoch("2024-03-01T08:40:00Z")},
+         "InstanceCount": 2, "StartTime": epoch("2024-03-01T08:10:00Z"), "EndTime": epoch("2024-03-01T08:40:00Z"),
+         "Tags": [{"Key": "project", "Value": "vision"}, {"Key": "owner", "Value": "not-copied"}]},
         {"Kind": "training", "Name": failed, "Status": "Failed",
          "FailureReason": "AlgorithmError: CUDA out of memory",
          "StartTime": epoch("2024-03-01T08:12:00Z"), "EndTime": epoch("2024-03-01T08:50:00Z")},
@@ -932,7 +933,8 @@ async fn the_sweep_counts_jobs_whose_events_were_lost_once_and_a_late_event_is_a
     assert_eq!(first.bound, None, "{first:?}");
     assert!(first.errors.is_empty(), "{first:?}");
     let counts = f.calls.counts();
-    // One page per kind, one claim read, Describe, GetMetricData and put per job.
+    // One page per kind, one claim read, Describe, ListTags (the fixture copies the tag
+    // `project`), GetMetricData and put per job.
     for (op, n) in [
         ("ListTrainingJobs", 1),
         ("ListProcessingJobs", 1),
@@ -940,12 +942,13 @@ async fn the_sweep_counts_jobs_whose_events_were_lost_once_and_a_late_event_is_a
         ("GetItem", 3),
         ("DescribeTrainingJob", 2),
         ("DescribeProcessingJob", 1),
+        ("ListTags", 3),
         ("GetMetricData", 3),
         ("PutItem", 3),
     ] {
         assert_eq!(count(&counts, op), n, "{op}: {counts:?}");
     }
-    assert_eq!(f.calls.total(), 15, "{counts:?}");
+    assert_eq!(f.calls.total(), 18, "{counts:?}");
 
     for (job, status) in [
         (&done, "Completed"),
@@ -970,6 +973,7 @@ async fn the_sweep_counts_jobs_whose_events_were_lost_once_and_a_late_event_is_a
     assert_eq!(done_report["instance_type"], "ml.g5.2xlarge");
     assert_eq!(done_report["instance_count"], 2);
     assert_eq!(done_report["duration_seconds"], 30 * 60);
+    assert_eq!(done_report["tags"], json!({"project": "vision"}));
     let reconciled = f.emf_with("ReconciledEvents");
     assert_eq!(reconciled.len(), 3);
     for line in &reconciled {

@@ -60,6 +60,8 @@ struct FakeJobs {
     jobs: BTreeMap<String, Vec<JobView>>,
     /// What Describe*Job says when it differs from the listing (`None`: deleted).
     described: BTreeMap<String, Option<JobView>>,
+    /// ListTags by ARN.
+    tags: BTreeMap<String, BTreeMap<String, String>>,
     fail_list: Mutex<Vec<(JobType, ErrorKind)>>,
     calls: Mutex<Vec<String>>,
     targets: Mutex<Vec<Target>>,
@@ -150,6 +152,15 @@ impl Jobs for FakeJobs {
             .flatten()
             .find(|j| j.name == name && j.job_type == job_type)
             .cloned())
+    }
+
+    async fn tags(
+        &self,
+        _target: &Target,
+        arn: &str,
+    ) -> Result<BTreeMap<String, String>, AwsError> {
+        self.calls.lock().unwrap().push(format!("tags {arn}"));
+        Ok(self.tags.get(arn).cloned().unwrap_or_default())
     }
 }
 
@@ -350,6 +361,43 @@ async fn ended_jobs_without_a_claim_take_the_event_path_once_each_kind_counted()
     assert_eq!(again.reconciled_total(), 0, "{again:?}");
     assert_eq!(again.already_claimed, 5, "{again:?}");
     assert_eq!(a.jobs.count("describe"), 4);
+}
+
+/// Describe*Job has no tags: they are read (ListTags) only when reports copy some.
+#[tokio::test]
+async fn tags_are_read_only_when_reports_copy_them() {
+    let view = job(JobType::Training, "t-tagged", "Completed", 60);
+    let arn = view.arn.clone().unwrap();
+    let mut jobs = FakeJobs::with(vec![view]);
+    jobs.tags.insert(
+        arn.clone(),
+        [("project", "vision"), ("secret-ish", "x")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+    );
+    let a = augmenter(jobs);
+    sweep(&a).await;
+    assert_eq!(a.jobs.count("tags"), 0, "{:?}", a.jobs.calls());
+    let [report] = reports(&a).try_into().unwrap();
+    assert!(
+        report.get("tags").is_none_or(|t| t == &json!({})),
+        "{report}"
+    );
+
+    let mut jobs = FakeJobs::with(vec![job(JobType::Training, "t-tagged", "Completed", 60)]);
+    jobs.tags.insert(
+        arn.clone(),
+        [("project".to_owned(), "vision".to_owned())]
+            .into_iter()
+            .collect(),
+    );
+    let mut a = augmenter(jobs);
+    a.config.report_tag_keys = vec!["project".into()];
+    sweep(&a).await;
+    assert_eq!(a.jobs.count("tags"), 1);
+    let [report] = reports(&a).try_into().unwrap();
+    assert_eq!(report["tags"], json!({"project": "vision"}), "{report}");
 }
 
 #[tokio::test]

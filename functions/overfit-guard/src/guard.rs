@@ -277,27 +277,34 @@ impl<J: TrainingJobs + Guarding, N: Notifier, S: Sink> Guard<J, N, S> {
             }
         };
         let status = job.training_job_status.clone();
-        let result = match status {
-            Some(s) if s.is_terminal_job_status() => self.remove(&target, &name, &mut sync).await,
-            Some(s) if s.is("InProgress") => {
-                let Some(selected) = selection(
-                    &self.config.guard.settings,
-                    &job.tags,
-                    self.config.policy.opt_in_tag.as_ref(),
-                ) else {
-                    sync.decision = "not_opted_in";
-                    sync.detail = format!(
-                        "no {} tag and no opt-in tag",
-                        self.config.guard.settings.guard_tag
-                    );
-                    return Ok(self.guard_record(sync));
-                };
+        let selected = selection(
+            &self.config.guard.settings,
+            &job.tags,
+            self.config.policy.opt_in_tag.as_ref(),
+        );
+        let watched =
+            matches!(&status, Some(s) if s.is_terminal_job_status() || s.is("InProgress"));
+        if watched && selected.is_none() {
+            // Most jobs: no call at all. (A job that lost its tags mid-run keeps its alarms
+            // until the sweep finds it ended.)
+            sync.decision = "not_opted_in";
+            sync.detail = format!(
+                "no {} tag and no opt-in tag",
+                self.config.guard.settings.guard_tag
+            );
+            return Ok(self.guard_record(sync));
+        }
+        let result = match (status, selected) {
+            (Some(s), _) if s.is_terminal_job_status() => {
+                self.remove(&target, &name, &mut sync).await
+            }
+            (Some(s), Some(selected)) if s.is("InProgress") => {
                 sync.rules = selected.rules.iter().map(|(r, _)| *r).collect();
                 sync.ignored = selected.ignored.clone();
                 self.ensure(&target, &name, &selected, &topic, &mut sync)
                     .await
             }
-            other => {
+            (other, _) => {
                 sync.decision = "ignored";
                 sync.detail = format!(
                     "status {} changes no alarm",

@@ -950,6 +950,12 @@ async fn a_job_that_did_not_opt_in_gets_none_and_a_cpu_job_no_low_gpu_alarm() {
     let sync = run(&g, event).await.alarms.unwrap();
     assert_eq!(sync.decision, "not_opted_in");
     assert!(g.jobs.calls().is_empty(), "no AWS call");
+    // Nor when such a job ends (most jobs: the rule routes every training job's end here).
+    let mut ended = sample("training-job-state-change-guard-completed.json");
+    ended["detail"]["Tags"] = json!({"project": "sagewatch"});
+    let sync = run(&g, ended).await.alarms.unwrap();
+    assert_eq!(sync.decision, "not_opted_in");
+    assert!(g.jobs.calls().is_empty(), "no AWS call");
 
     let g = guard(
         with_facts(facts(GUARDED, "ml.m5.xlarge", 2, 60)),

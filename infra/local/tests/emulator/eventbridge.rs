@@ -34,7 +34,9 @@ enum Route {
     /// Endpoints InService -> endpoint-canary (post-deploy smoke test).
     CanaryInService,
 }
-use Route::{ApiCall, CanaryInService, EndpointState, FailedJob, StateChange};
+    /// Training jobs InProgress, Completed, Failed or Stopped -> overfit-guard (guard alarms).
+    TrainingGuard,
+use Route::{ApiCall, CanaryInService, EndpointState, FailedJob, StateChange, TrainingGuard};
 
 /// Every `AWS::Events::Rule` with an `EventPattern` in `infra/*.yaml`, and its route. A rule
 /// missing here (or listed here but gone from its template) fails the test.
@@ -45,6 +47,7 @@ const RULES: &[(&str, &str, Route)] = &[
     ("template.yaml", "EndpointStatesRule", EndpointState),
     ("template.yaml", "CanaryInServiceRule", CanaryInService),
     (
+    ("template.yaml", "TrainingJobGuardRule", TrainingGuard),
         "workload-account.yaml",
         "ForwardStateChangesRule",
         StateChange,
@@ -83,7 +86,7 @@ const SAMPLES: &[(&str, &[Route])] = &[
     // Stopped at MaxRuntimeInSeconds: a failure; a job stopped by a person is not.
     (
         "training-job-state-change-max-runtime.json",
-        &[StateChange, FailedJob],
+        &[StateChange, FailedJob, TrainingGuard],
     ),
     // endpoint-guard's schedule input (source aws.events): no SageMaker rule.
     ("endpoint-guard-idle-check.json", &[]),
@@ -112,8 +115,23 @@ const SAMPLES: &[(&str, &[Route])] = &[
         &[StateChange, FailedJob],
     ),
     ("training-job-state-change-stopping.json", &[StateChange]),
-    ("training-job-state-change.json", &[StateChange]),
-    ("training-job-state-change-gpu-2-hosts.json", &[StateChange]),
+    (
+        "training-job-state-change.json",
+        &[StateChange, TrainingGuard],
+    ),
+    (
+        "training-job-state-change-gpu-2-hosts.json",
+        &[StateChange, TrainingGuard],
+    ),
+    // overfit-guard's guard alarms: an opted-in job starts (alarms put) and ends (deleted).
+    (
+        "training-job-state-change-guard-in-progress.json",
+        &[StateChange, TrainingGuard],
+    ),
+    (
+        "training-job-state-change-guard-completed.json",
+        &[StateChange, TrainingGuard],
+    ),
     ("transform-job-state-change.json", &[StateChange, FailedJob]),
     // Feature groups have no dedicated handling, but they are SageMaker state changes.
     ("unknown-detail-type.json", &[StateChange]),
@@ -122,24 +140,25 @@ const SAMPLES: &[(&str, &[Route])] = &[
     ("transform-job-state-change.json#Completed", &[StateChange]),
     (
         "hyperparameter-tuning-job-state-change.json#Failed",
-        &[StateChange],
+        &[StateChange, TrainingGuard],
     ),
     ("cloudtrail-api-call.json#readOnly", &[]),
     ("cloudtrail-api-call.json#dataEvent", &[]),
+    // Stopping is not an end yet: overfit-guard waits for Stopped.
     ("cloudtrail-api-call.json#s3", &[]),
     ("training-job-state-change-failed.json#custom-source", &[]),
     // Planted secrets, for the archive test (routed like their base).
     (
         "training-job-state-change-failed.json#secret-reason",
-        &[StateChange, FailedJob],
+        &[StateChange, FailedJob, TrainingGuard],
     ),
     (
         "training-job-state-change.json#secret-hyperparameters",
-        &[StateChange],
+        &[StateChange, TrainingGuard],
     ),
     (
         "processing-job-state-change.json#secret-environment",
-        &[StateChange, FailedJob],
+        &[StateChange, FailedJob, TrainingGuard],
     ),
     ("cloudtrail-api-call-error.json#secret-request", &[ApiCall]),
     ("cloudtrail-api-call-error.json#secret-message", &[ApiCall]),

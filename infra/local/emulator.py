@@ -226,6 +226,16 @@ def control(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         # event-augmenter's sweep (issue #18): finished jobs whose event never came.
         if method == "POST" and parts == ["sagemaker", "finished-jobs"]:
             return _json_response(start_response, 200, sagemaker_ext.seed_finished_jobs(_body(environ)))
+        # failure-enricher's seeds (issue #14): a failed endpoint, a pipeline execution with
+        # its steps, a tuning job with its children.
+        if method == "POST" and parts[:1] == ["sagemaker"]:
+            if len(parts) == 4 and parts[1] == "endpoints" and parts[3] == "state":
+                return _json_response(start_response, 200, sagemaker_ext.seed_endpoint_state(parts[2], _body(environ)))
+            if len(parts) == 5 and parts[1] == "pipelines" and parts[3] == "executions":
+                doc = sagemaker_ext.seed_pipeline_execution(parts[2], parts[4], _body(environ))
+                return _json_response(start_response, 200, doc)
+            if len(parts) == 3 and parts[1] == "hyper-parameter-tuning-jobs":
+                return _json_response(start_response, 200, sagemaker_ext.seed_tuning_job(parts[2], _body(environ)))
         if len(parts) == 3 and parts[0] == "sagemaker" and parts[1].endswith("-jobs"):
             kind = parts[1][: -len("-jobs")]
             if kind not in sagemaker_ext.KINDS:

@@ -245,6 +245,151 @@ def patch_endpoint(name: str, patch: dict[str, Any], region: str = DEFAULT_REGIO
         return {"EndpointName": name, **{f: getattr(endpoint, a).isoformat() + "Z" for f, a in ENDPOINT_TIMES.items()}}
 
 
+# --- failure-enricher (issue #14): failed endpoints, pipeline executions, tuning jobs -------
+
+ENDPOINT_STATE_FIELDS = {"EndpointStatus", "FailureReason", "LastModifiedTime", "Variants"}
+
+
+def seed_endpoint_state(name: str, patch: dict[str, Any]) -> dict[str, Any]:
+    """An endpoint in a state SageMaker calls cannot make (moto creates them InService):
+    `EndpointStatus` (checked against the model), `FailureReason`, `LastModifiedTime`,
+    `Variants` (names, default ["AllTraffic"]; only when the endpoint is created here).
+    Creates the model, the config and the endpoint when missing."""
+    patch = dict(patch)
+    region = patch.pop("Region", DEFAULT_REGION)
+    account = patch.pop("AccountId", DEFAULT_ACCOUNT)
+    unknown = sorted(set(patch) - ENDPOINT_STATE_FIELDS)
+    if unknown:
+        raise ControlError(400, f"only {sorted(ENDPOINT_STATE_FIELDS)} can be set, not {unknown}")
+    if not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", name):
+        raise ControlError(400, f"invalid endpoint name {name!r}")
+    shape = service_model().operation_model("DescribeEndpoint").output_shape
+    status = patch.get("EndpointStatus")
+    if status is not None:
+        _convert_in(status, shape.members["EndpointStatus"], "EndpointStatus")
+    backend = sagemaker_backends[account][region]
+    with LOCK:
+        endpoint = backend.endpoints.get(name)
+        if endpoint is None:
+            model = f"{name}-model"
+            if model not in backend._models:
+                backend.create_model(model, f"arn:aws:iam::{account}:role/SageMakerExecutionRole",
+                                     {"Image": f"763104351884.dkr.ecr.{region}.amazonaws.com/pytorch-inference:2.1-cpu"},
+                                     None, None, None)
+            variants = [{"VariantName": v, "ModelName": model, "InitialInstanceCount": 1,
+                         "InstanceType": "ml.m5.xlarge", "InitialVariantWeight": 1.0}
+                        for v in patch.get("Variants") or ["AllTraffic"]]
+            config = f"{name}-config"
+            if config not in backend.endpoint_configs:
+                backend.create_endpoint_config(config, variants, {}, {}, [], "")
+            endpoint = backend.create_endpoint(name, config, [])
+        if status is not None:
+            endpoint.endpoint_status = status
+        if "FailureReason" in patch:
+            endpoint.failure_reason = patch["FailureReason"]
+        endpoint.last_modified_time = _parse_time(patch["LastModifiedTime"], "LastModifiedTime") \
+            if "LastModifiedTime" in patch else utc_now()
+        return _convert_out(backend.describe_endpoint(name), shape)
+
+
+def seed_pipeline_execution(pipeline: str, execution_id: str, patch: dict[str, Any]) -> dict[str, Any]:
+    """A pipeline execution (the pipeline created when missing) with its status, FailureReason
+    and `Steps`: PipelineExecutionStep objects as ListPipelineExecutionSteps returns them
+    (AWS field names, checked against the model), oldest first."""
+    patch = dict(patch)
+    region = patch.pop("Region", DEFAULT_REGION)
+    account = patch.pop("AccountId", DEFAULT_ACCOUNT)
+    allowed = {"PipelineExecutionStatus", "FailureReason", "Steps"}
+    unknown = sorted(set(patch) - allowed)
+    if unknown:
+        raise ControlError(400, f"only {sorted(allowed)} can be set, not {unknown}")
+    for n, what in ((pipeline, "pipeline"), (execution_id, "execution id")):
+        if not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,80}", n):
+            raise ControlError(400, f"invalid {what} {n!r}")
+    model = service_model()
+    step_shape = model.operation_model("ListPipelineExecutionSteps").output_shape \
+        .members["PipelineExecutionSteps"].member
+    steps = []
+    for i, step in enumerate(patch.get("Steps") or []):
+        bad = sorted(set(step) - set(step_shape.members))
+        if bad:
+            raise ControlError(400, f"Steps[{i}]: unknown PipelineExecutionStep fields {bad}")
+        steps.append(_convert_in(step, step_shape, f"Steps[{i}]"))
+    status_shape = model.operation_model("DescribePipelineExecution").output_shape \
+        .members["PipelineExecutionStatus"]
+    status = patch.get("PipelineExecutionStatus", "Failed")
+    _convert_in(status, status_shape, "PipelineExecutionStatus")
+    from moto.sagemaker.models import FakePipelineExecution
+
+    backend = sagemaker_backends[account][region]
+    with LOCK:
+        if pipeline not in backend.pipelines:
+            backend.create_pipeline(pipeline, pipeline, "{}", None, None,
+                                    f"arn:aws:iam::{account}:role/SageMakerExecutionRole", [], {})
+        arn = f"arn:aws:sagemaker:{region}:{account}:pipeline/{pipeline}/execution/{execution_id}"
+        executions = backend.pipelines[pipeline].pipeline_executions
+        execution = executions.get(arn)
+        if execution is None:
+            execution = FakePipelineExecution(arn, execution_id, [], "", {}, "{}", "")
+            executions[arn] = execution
+        execution.pipeline_execution_status = status
+        execution.pipeline_execution_failure_reason = patch.get("FailureReason")
+        if "Steps" in patch:
+            execution.sagewatch_steps = steps
+        execution.last_modified_time = utc_now()
+        return {"PipelineExecutionArn": arn, "PipelineExecutionStatus": status,
+                "Steps": len(getattr(execution, "sagewatch_steps", []))}
+
+
+TUNING_FIELDS = {"HyperParameterTuningJobStatus", "FailureReason", "TrainingJobStatusCounters", "TrainingJobs"}
+
+
+def seed_tuning_job(name: str, patch: dict[str, Any]) -> dict[str, Any]:
+    """A tuning job with its status, FailureReason, TrainingJobStatusCounters and `TrainingJobs`:
+    the names of its children (training jobs seeded with seed()), which
+    ListTrainingJobsForHyperParameterTuningJob lists."""
+    patch = dict(patch)
+    region = patch.pop("Region", DEFAULT_REGION)
+    account = patch.pop("AccountId", DEFAULT_ACCOUNT)
+    unknown = sorted(set(patch) - TUNING_FIELDS)
+    if unknown:
+        raise ControlError(400, f"only {sorted(TUNING_FIELDS)} can be set, not {unknown}")
+    if not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}", name):
+        raise ControlError(400, f"invalid tuning job name {name!r}")
+    shape = service_model().operation_model("DescribeHyperParameterTuningJob").output_shape
+    if "HyperParameterTuningJobStatus" in patch:
+        _convert_in(patch["HyperParameterTuningJobStatus"], shape.members["HyperParameterTuningJobStatus"],
+                    "HyperParameterTuningJobStatus")
+    counters = patch.get("TrainingJobStatusCounters")
+    if counters is not None:
+        bad = sorted(set(counters) - set(shape.members["TrainingJobStatusCounters"].members))
+        if bad:
+            raise ControlError(400, f"unknown TrainingJobStatusCounters {bad}")
+    backend = sagemaker_backends[account][region]
+    with LOCK:
+        job = backend.hyper_parameter_tuning_jobs.get(name)
+        if job is None:
+            backend.create_hyper_parameter_tuning_job(
+                name,
+                {"Strategy": "Bayesian", "ResourceLimits": {"MaxNumberOfTrainingJobs": 50,
+                                                            "MaxParallelTrainingJobs": 5}},
+                None, None, None, [], None)
+            job = backend.hyper_parameter_tuning_jobs[name]
+        if "HyperParameterTuningJobStatus" in patch:
+            job.hyper_parameter_tuning_job_status = patch["HyperParameterTuningJobStatus"]
+        if "FailureReason" in patch:
+            job.failure_reason = patch["FailureReason"]
+        if counters is not None:
+            job.training_job_status_counters = dict(counters)
+        if "TrainingJobs" in patch:
+            missing = [c for c in patch["TrainingJobs"] if c not in backend.training_jobs]
+            if missing:
+                raise ControlError(400, f"seed these training jobs first: {missing}")
+            job.sagewatch_children = list(patch["TrainingJobs"])
+        job.last_modified_time = utc_now()
+        return _convert_out(backend.describe_hyper_parameter_tuning_job(name), shape)
+
+
 # --- event-augmenter's sweep (issue #18): finished jobs whose event never came -------------
 
 FINISHED_FIELDS = {"Kind", "Name", "Status", "FailureReason", "StartTime", "EndTime", "LastModifiedTime",

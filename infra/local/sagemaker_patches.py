@@ -20,6 +20,8 @@ Why each patch exists (all verified against moto 5.2.5):
 - UpdateEndpoint is not implemented. Here it switches the endpoint to the new
   EndpointConfig's variants at once (AWS: Updating, then InService with them), so an
   update that drops a variant can be tested (endpoint-guard).
+- ListPipelineExecutionSteps and ListTrainingJobsForHyperParameterTuningJob are not
+  implemented; here they answer from what the control API seeded (failure-enricher).
 """
 
 from __future__ import annotations
@@ -239,7 +241,87 @@ def install() -> None:
     SageMakerModelBackend._get_resource_from_arn = _get_resource_from_arn
     SageMakerModelBackend.add_tags = _add_tags
     SageMakerResponse.update_endpoint = _update_endpoint
+    install_failure_listings()
     install_sweep_listings()
+
+
+# --- failure-enricher: pipeline steps and tuning-job children (issue #14) ---------------
+# moto 5.2.5 has no ListPipelineExecutionSteps and no ListTrainingJobsForHyperParameterTuningJob
+# (both answer "not implemented"). The control API (sagemaker_control.seed_pipeline_execution /
+# seed_tuning_job) keeps the steps on the execution and the children's names on the tuning
+# job; these answer from them, paginated as AWS does (MaxResults, an opaque NextToken).
+
+def _page(items: list[Any], max_results: Any, token: Any, default: int = 10) -> tuple[list[Any], str | None]:
+    try:
+        size = int(max_results) if max_results else default
+        start = int(token) if token else 0
+    except (TypeError, ValueError):
+        raise ValidationError(message="Invalid pagination token or MaxResults.")
+    size = max(1, min(size, 100))
+    end = start + size
+    return items[start:end], (str(end) if end < len(items) else None)
+
+
+def _list_pipeline_execution_steps(self: SageMakerResponse) -> Any:
+    from moto.core.responses import ActionResult
+    from moto.sagemaker.exceptions import ResourceNotFound
+    from moto.sagemaker.utils import get_pipeline_execution_from_arn
+
+    arn = self._get_param("PipelineExecutionArn")
+    with LOCK:
+        try:
+            execution = get_pipeline_execution_from_arn(self.sagemaker_backend.pipelines, arn)
+        except ValidationError:
+            raise ResourceNotFound(message=f"Pipeline execution {arn} does not exist.")
+        # AWS lists the newest step first unless SortOrder=Ascending.
+        steps = list(getattr(execution, "sagewatch_steps", []))
+        if self._get_param("SortOrder") != "Ascending":
+            steps.reverse()
+        page, token = _page(steps, self._get_param("MaxResults"), self._get_param("NextToken"))
+    out: dict[str, Any] = {"PipelineExecutionSteps": page}
+    if token:
+        out["NextToken"] = token
+    return ActionResult(out)
+
+
+def _list_training_jobs_for_tuning_job(self: SageMakerResponse) -> Any:
+    from moto.core.responses import ActionResult
+    from moto.sagemaker.exceptions import ResourceNotFound
+
+    backend = self.sagemaker_backend
+    name = self._get_param("HyperParameterTuningJobName")
+    status = self._get_param("StatusEquals")
+    with LOCK:
+        tuning = backend.hyper_parameter_tuning_jobs.get(name)
+        if tuning is None:
+            raise ResourceNotFound(message=f"Amazon SageMaker can't find a tuning job named {name}.")
+        summaries = []
+        for child in getattr(tuning, "sagewatch_children", []):
+            job = backend.training_jobs.get(child)
+            if job is None or (status and job.training_job_status != status):
+                continue
+            summary = {
+                "TrainingJobName": job.training_job_name,
+                "TrainingJobArn": job.arn,
+                "TuningJobName": name,
+                "CreationTime": job.creation_time,
+                "TrainingStartTime": job.training_start_time,
+                "TrainingEndTime": job.training_end_time,
+                "TrainingJobStatus": job.training_job_status,
+                "TunedHyperParameters": dict(job.hyper_parameters or {}),
+                "FailureReason": job.failure_reason or None,
+            }
+            summaries.append({k: v for k, v in summary.items() if v is not None})
+        page, token = _page(summaries, self._get_param("MaxResults"), self._get_param("NextToken"))
+    out: dict[str, Any] = {"TrainingJobSummaries": page}
+    if token:
+        out["NextToken"] = token
+    return ActionResult(out)
+
+
+def install_failure_listings() -> None:
+    SageMakerResponse.list_pipeline_execution_steps = _list_pipeline_execution_steps
+    SageMakerResponse.list_training_jobs_for_hyper_parameter_tuning_job = _list_training_jobs_for_tuning_job
 
 
 # --- event-augmenter's sweep (issue #18): List{Training,Processing,Transform}Jobs ----------

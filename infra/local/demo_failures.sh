@@ -8,9 +8,15 @@
 #   invoke failure-enricher events/training-job-state-change-max-runtime.json \
 #     "failure-enricher: a training job hit MaxRuntimeInSeconds (Stopped, a timeout) - how long against its limit?"
 #
-# Seeded: training job sagewatch-demo-timeout-1, Stopped / MaxRuntimeExceeded after 3600 s of
-# 3600 s, with one host's log tail. Not seeded (yet): a Failed endpoint (the control API cannot
-# seed one; moto creates endpoints InService) and a failed pipeline execution.
+# Seeded:
+# - training job sagewatch-demo-timeout-1, Stopped / MaxRuntimeExceeded after 3600 s of 3600 s,
+#   with one host's log tail;
+# - endpoint SagewatchDemoEndpoint Failed (its container failed the ping health check), with
+#   one instance's log tail (events/endpoint-state-change-failed.json);
+# - pipeline sagewatch-demo-pipeline, execution k7x2m9q4w1ab, Failed at its Train step, whose
+#   training job ran out of GPU memory (events/pipeline-execution-status-change-failed.json);
+# - tuning job sagewatch-demo-hpo-2, Failed, 50 children: 47 out of GPU memory, 3 with a bad
+#   hyperparameter (events/hyperparameter-tuning-job-state-change-failed.json).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY="${PY:-$(pwd)/.tools/venv/bin/python}"
@@ -50,4 +56,78 @@ lines = [f"[{i}]#011train-logloss:0.{60 - i}#011validation-logloss:0.{62 - i}" f
 logs.put_log_events(logGroupName=group, logStreamName=stream,
                     logEvents=[{"timestamp": (start + 60 * i) * 1000, "message": l} for i, l in enumerate(lines)])
 print(f"seeded {name}: Stopped / MaxRuntimeExceeded after 3600 s of 3600 s", file=sys.stderr)
+
+
+def control(path, body):
+    req = urllib.request.Request(f"{endpoint}/_sagewatch/sagemaker/{path}", data=json.dumps(body).encode(),
+                                 method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10):  # loopback only
+        pass
+
+
+def log(group, stream, lines, t0):
+    try:
+        logs.create_log_group(logGroupName=group)
+    except logs.exceptions.ResourceAlreadyExistsException:
+        pass
+    logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    logs.put_log_events(logGroupName=group, logStreamName=stream,
+                        logEvents=[{"timestamp": (t0 + i) * 1000, "message": l} for i, l in enumerate(lines)])
+
+
+# The failed endpoint: its container never answered /ping.
+with open("events/endpoint-state-change-failed.json") as f:
+    ep = json.load(f)["detail"]
+control(f"endpoints/{ep['EndpointName']}/state", {"EndpointStatus": "Failed", "FailureReason": ep["FailureReason"]})
+log(f"/aws/sagemaker/Endpoints/{ep['EndpointName']}", "AllTraffic/i-0abc123def4567890", [
+    "Starting the inference server with 1 workers.",
+    "Traceback (most recent call last):",
+    '  File "/opt/ml/model/code/inference.py", line 3, in <module>',
+    "ModuleNotFoundError: No module named 'transformers'",
+    "Worker exited with code 1; the server is not answering /ping",
+], start)
+print(f"seeded endpoint {ep['EndpointName']}: Failed (ping health check), 1 instance log", file=sys.stderr)
+
+# The failed pipeline execution: Prep succeeded, Train failed (its job ran out of GPU memory).
+with open("events/pipeline-execution-status-change-failed.json") as f:
+    arn = json.load(f)["detail"]["pipelineExecutionArn"]
+pipeline, execution = arn.split(":pipeline/")[1].split("/execution/")
+job = f"pipelines-{execution}-Train-a1b2c3d4e5"
+control(f"training-jobs/{job}", {
+    "TrainingJobStatus": "Failed",
+    "FailureReason": "AlgorithmError: ExecuteUserScriptError:\nExitCode 1\nErrorMessage \"\"",
+    "ResourceConfig": {"InstanceType": "ml.g5.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 50},
+    "HyperParameters": {"epochs": "10", "batch_size": "256"},
+})
+log("/aws/sagemaker/TrainingJobs", f"{job}/algo-1-{start}", [
+    "epoch 1/10 step 100 loss 1.92",
+    "Traceback (most recent call last):",
+    '  File "train.py", line 88, in <module>',
+    "torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 4.00 GiB (GPU 0; 22.19 GiB total capacity; 19.02 GiB already allocated)",
+], start)
+control(f"pipelines/{pipeline}/executions/{execution}", {"PipelineExecutionStatus": "Failed", "Steps": [
+    {"StepName": "Prep", "StepStatus": "Succeeded", "StartTime": start, "EndTime": start + 300,
+     "Metadata": {"ProcessingJob": {"Arn": f"arn:aws:sagemaker:us-east-1:123456789012:processing-job/pipelines-{execution}-prep-0f1e2d3c4b"}}},
+    {"StepName": "Train", "StepStatus": "Failed", "StartTime": start + 300, "EndTime": start + 900,
+     "FailureReason": f"ClientError: Failed to invoke sagemaker:CreateTrainingJob. Error Details: Job {job} failed.",
+     "Metadata": {"TrainingJob": {"Arn": f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{job}"}}},
+]})
+print(f"seeded pipeline {pipeline} execution {execution}: Failed at Train ({job})", file=sys.stderr)
+
+# The tuning job whose children failed, nearly all for one reason.
+with open("events/hyperparameter-tuning-job-state-change-failed.json") as f:
+    hpo = json.load(f)["detail"]["HyperParameterTuningJobName"]
+children = []
+for i in range(50):
+    child = f"{hpo}-{i + 1:03d}-{'hp' if i >= 47 else 'oom'}"
+    reason = ("ClientError: Additional properties are not allowed ('lr' was unexpected)" if i >= 47 else
+              "AlgorithmError: torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB")
+    control(f"training-jobs/{child}", {"TrainingJobStatus": "Failed", "FailureReason": reason})
+    children.append(child)
+control(f"hyper-parameter-tuning-jobs/{hpo}", {
+    "HyperParameterTuningJobStatus": "Failed",
+    "TrainingJobStatusCounters": {"Completed": 0, "InProgress": 0, "RetryableError": 0, "NonRetryableError": 50, "Stopped": 0},
+    "TrainingJobs": children,
+})
+print(f"seeded tuning job {hpo}: Failed, 50 failed children", file=sys.stderr)
 PYEOF

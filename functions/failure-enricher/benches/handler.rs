@@ -97,6 +97,7 @@ async fn main() {
             sns::Client::new(&config),
             topic.topic_arn().unwrap_or_default(),
         ),
+        chat: None,
         claims: NoClaims,
         sink: MemorySink::default(),
         config: Config {
@@ -106,6 +107,7 @@ async fn main() {
             },
             budget: LogBudget::default(),
             alerts_topic_arn: String::new(),
+            chat_topic_arn: None,
             claims: None,
         },
     };

@@ -4,7 +4,9 @@
 use crate::endpoint::{EndpointFacts, Variant};
 use crate::job::JobFacts;
 use crate::logs::{LogEvent, StreamInfo, MAX_STREAM_PAGES};
+use crate::pipeline::{self, StepFacts, StepList, MAX_STEP_PAGES, STEPS_PER_PAGE};
 use crate::ports::{Jobs, LogPage, Logs};
+use crate::tuning::{Child, ChildList, TuningFacts};
 use aws_config::SdkConfig;
 use aws_sdk_cloudwatchlogs as cwl;
 use aws_sdk_sagemaker as sm;
@@ -123,6 +125,178 @@ impl Jobs for JobAccounts {
             .await
             .map_err(|e| from_sdk("DescribeEndpoint", &e));
         Ok(found("DescribeEndpoint", out)?.map(|e| endpoint(name, &e)))
+    }
+
+    async fn pipeline_steps(
+        &self,
+        target: &Target,
+        execution_arn: &str,
+    ) -> Result<Option<StepList>, AwsError> {
+        let sm = self.clients.get(target).await.sagemaker;
+        let mut list = StepList::default();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_STEP_PAGES {
+            let page = sm
+                .list_pipeline_execution_steps()
+                .pipeline_execution_arn(execution_arn)
+                .max_results(STEPS_PER_PAGE)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| from_sdk("ListPipelineExecutionSteps", &e));
+            let Some(page) = found("ListPipelineExecutionSteps", page)? else {
+                return Ok(None);
+            };
+            list.steps
+                .extend(page.pipeline_execution_steps().iter().map(step));
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => {
+                    list.complete = true;
+                    break;
+                }
+            }
+        }
+        Ok(Some(list))
+    }
+
+    async fn tuning_job(
+        &self,
+        target: &Target,
+        name: &str,
+    ) -> Result<Option<TuningFacts>, AwsError> {
+        let sm = self.clients.get(target).await.sagemaker;
+        let out = sm
+            .describe_hyper_parameter_tuning_job()
+            .hyper_parameter_tuning_job_name(name)
+            .send()
+            .await
+            .map_err(|e| from_sdk("DescribeHyperParameterTuningJob", &e));
+        Ok(found("DescribeHyperParameterTuningJob", out)?.map(|t| {
+            let c = t.training_job_status_counters();
+            let counters = [
+                ("Completed", c.and_then(|c| c.completed())),
+                ("InProgress", c.and_then(|c| c.in_progress())),
+                ("RetryableError", c.and_then(|c| c.retryable_error())),
+                ("NonRetryableError", c.and_then(|c| c.non_retryable_error())),
+                ("Stopped", c.and_then(|c| c.stopped())),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.to_owned(), i64::from(v?))))
+            .collect();
+            TuningFacts {
+                name: t
+                    .hyper_parameter_tuning_job_name()
+                    .unwrap_or(name)
+                    .to_owned(),
+                arn: t.hyper_parameter_tuning_job_arn().map(str::to_owned),
+                status: t
+                    .hyper_parameter_tuning_job_status()
+                    .map(|s| s.as_str().to_owned()),
+                failure_reason: t
+                    .failure_reason()
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_owned),
+                counters,
+                creation_time: time(t.creation_time()),
+                end_time: time(t.hyper_parameter_tuning_end_time()),
+            }
+        }))
+    }
+
+    async fn failed_children(
+        &self,
+        target: &Target,
+        tuning_job: &str,
+        limit: usize,
+    ) -> Result<ChildList, AwsError> {
+        let sm = self.clients.get(target).await.sagemaker;
+        let mut out = ChildList::default();
+        let mut token: Option<String> = None;
+        while out.children.len() < limit {
+            let want = (limit - out.children.len()).min(100);
+            let page = sm
+                .list_training_jobs_for_hyper_parameter_tuning_job()
+                .hyper_parameter_tuning_job_name(tuning_job)
+                .status_equals(sm::types::TrainingJobStatus::Failed)
+                .max_results(i32::try_from(want).unwrap_or(100))
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| from_sdk("ListTrainingJobsForHyperParameterTuningJob", &e));
+            // The tuning job was described a moment ago: gone now means no children to read.
+            let Some(page) = found("ListTrainingJobsForHyperParameterTuningJob", page)? else {
+                return Ok(out);
+            };
+            out.children.extend(
+                page.training_job_summaries()
+                    .iter()
+                    .filter_map(|j| {
+                        Some(Child {
+                            name: j.training_job_name()?.to_owned(),
+                            failure_reason: j.failure_reason().map(str::to_owned),
+                        })
+                    })
+                    .take(want),
+            );
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => return Ok(out),
+            }
+        }
+        out.more = token.is_some();
+        Ok(out)
+    }
+}
+
+/// One ListPipelineExecutionSteps entry: the step's kind is the Metadata member that is set.
+fn step(s: &sm::types::PipelineExecutionStep) -> StepFacts {
+    let m = s.metadata();
+    let job = m.and_then(|m| {
+        let arn_of = [
+            (JobType::Training, m.training_job().and_then(|j| j.arn())),
+            (
+                JobType::Processing,
+                m.processing_job().and_then(|j| j.arn()),
+            ),
+            (JobType::Transform, m.transform_job().and_then(|j| j.arn())),
+        ];
+        arn_of
+            .into_iter()
+            .find_map(|(t, arn)| pipeline::job_of_arn(t, arn?))
+    });
+    let kind = m.and_then(|m| {
+        let kinds = [
+            ("TrainingJob", m.training_job().is_some()),
+            ("ProcessingJob", m.processing_job().is_some()),
+            ("TransformJob", m.transform_job().is_some()),
+            ("TuningJob", m.tuning_job().is_some()),
+            ("Model", m.model().is_some()),
+            ("RegisterModel", m.register_model().is_some()),
+            ("Condition", m.condition().is_some()),
+            ("Callback", m.callback().is_some()),
+            ("Lambda", m.lambda().is_some()),
+            ("EMR", m.emr().is_some()),
+            ("QualityCheck", m.quality_check().is_some()),
+            ("ClarifyCheck", m.clarify_check().is_some()),
+            ("Fail", m.fail().is_some()),
+            ("AutoMLJob", m.auto_ml_job().is_some()),
+            ("Endpoint", m.endpoint().is_some()),
+            ("EndpointConfig", m.endpoint_config().is_some()),
+        ];
+        kinds
+            .into_iter()
+            .find(|(_, set)| *set)
+            .map(|(k, _)| k.to_owned())
+    });
+    StepFacts {
+        name: s.step_name().unwrap_or_default().to_owned(),
+        status: s.step_status().map(|st| st.as_str().to_owned()),
+        failure_reason: s.failure_reason().map(str::to_owned),
+        job,
+        kind,
+        start_time: time(s.start_time()),
+        end_time: time(s.end_time()),
     }
 }
 

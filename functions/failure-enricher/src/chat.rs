@@ -6,17 +6,37 @@ use sagewatch::chat::ChatMessage;
 use serde_json::Value;
 use std::fmt::Write as _;
 
+/// Where a report kind keeps its name and ARN (jobs: `job_name`, `job_arn`).
+const NAMES: &[(&str, &str, &str)] = &[
+    ("Endpoint", "endpoint_name", "endpoint_arn"),
+    (
+        "PipelineExecution",
+        "pipeline_name",
+        "pipeline_execution_arn",
+    ),
+    (
+        "HyperParameterTuningJob",
+        "tuning_job_name",
+        "tuning_job_arn",
+    ),
+];
+
 /// At most this many evidence lines in a chat notice (the report has them all).
 const EVIDENCE_LINES: usize = 3;
 
 pub fn render(report: &Value, subject: &str) -> ChatMessage {
     let s = |k: &str| report.get(k).and_then(Value::as_str).unwrap_or("");
     let resource_type = s("resource_type");
-    let (name, arn) = if resource_type == "Endpoint" {
-        (s("endpoint_name"), s("endpoint_arn"))
-    } else {
-        (s("job_name"), s("job_arn"))
-    };
+    let (name_key, arn_key) = NAMES
+        .iter()
+        .find(|(t, _, _)| *t == resource_type)
+        .map_or(("job_name", "job_arn"), |(_, n, a)| (*n, *a));
+    let mut name = s(name_key).to_owned();
+    if resource_type == "PipelineExecution" {
+        // One thread per execution: the pipeline runs again under the same name.
+        name = format!("{name}/{}", s("execution_id"));
+    }
+    let arn = s(arn_key);
     let mut d = String::new();
     let _ = writeln!(
         d,
@@ -45,6 +65,37 @@ pub fn render(report: &Value, subject: &str) -> ChatMessage {
     }
     if !s("failure_reason").is_empty() {
         let _ = writeln!(d, "FailureReason: `{}`", s("failure_reason"));
+    }
+    for step in report
+        .get("failed_steps")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .take(EVIDENCE_LINES)
+    {
+        let g = |k: &str| step.get(k).and_then(Value::as_str).unwrap_or("");
+        let _ = writeln!(
+            d,
+            "Failed step *{}*: `{}`",
+            g("step_name"),
+            g("failure_reason")
+        );
+    }
+    if let Some(top) = report
+        .get("signatures")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+    {
+        let _ = writeln!(
+            d,
+            "{} of {} failed training jobs: *{}*",
+            top.get("count").and_then(Value::as_u64).unwrap_or(0),
+            report
+                .get("failed_training_jobs")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+            top.get("category").and_then(Value::as_str).unwrap_or("")
+        );
     }
     let evidence = report.get("evidence").and_then(Value::as_array);
     for e in evidence.into_iter().flatten().take(EVIDENCE_LINES) {

@@ -17,16 +17,19 @@ pub mod chat;
 pub mod endpoint;
 pub mod job;
 pub mod logs;
+pub mod pipeline;
 pub mod ports;
 pub mod report;
 pub mod request;
 pub mod timeout;
+pub mod tuning;
 
 use chrono::Utc;
 use endpoint::EndpointRequest;
 use futures_util::future::join_all;
 use lambda_runtime::{Context, Error, LambdaEvent};
 use logs::{host_of_stream, LogBudget, Share, StreamInfo, StreamTail, MAX_PAGES_PER_HOST};
+use pipeline::{FailedStep, PipelineRequest, MAX_JOBS_EXPLAINED};
 use ports::{Jobs, Logs};
 use report::{LogsRead, Report};
 use request::{Input, Request, Via};
@@ -45,6 +48,7 @@ use sagewatch::target::Target;
 use serde::Serialize;
 use serde_json::{json, Value};
 use tracing::{debug, error, info, warn};
+use tuning::TuningRequest;
 
 pub const FUNCTION: &str = "failure-enricher";
 
@@ -53,6 +57,9 @@ pub struct Config {
     pub common: Common,
     pub budget: LogBudget,
     pub alerts_topic_arn: String,
+    /// SAGEWATCH_CHAT_TOPIC_ARN: a second topic that gets each report as an AWS chat
+    /// integration custom notification (Slack / Teams through Amazon Q Developer).
+    pub chat_topic_arn: Option<String>,
     /// Without a table every delivery reports (documented); with one, each failure once.
     pub claims: Option<ClaimTable>,
 }
@@ -96,6 +103,8 @@ pub struct Enricher<J, L, N, C, W> {
     pub jobs: J,
     pub logs: L,
     pub notifier: N,
+    /// The chat topic's publisher (`Config::chat_topic_arn`), when there is one.
+    pub chat: Option<N>,
     pub claims: C,
     pub sink: W,
     pub config: Config,
@@ -114,6 +123,9 @@ impl Config {
         Ok(Config {
             common: Common::from_env(env, FUNCTION)?,
             alerts_topic_arn: env.required("SAGEWATCH_ALERTS_TOPIC_ARN")?,
+            chat_topic_arn: env
+                .optional("SAGEWATCH_CHAT_TOPIC_ARN")
+                .filter(|a| !a.trim().is_empty()),
             claims: ClaimTable::from_env(env)?,
             budget: LogBudget {
                 max_hosts: size("SAGEWATCH_LOG_MAX_HOSTS", d.max_hosts)?,
@@ -131,40 +143,50 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
             .config
             .common
             .home_account(&context.invoked_function_arn);
-        match request::parse(payload) {
-            Err(e) => Ok(self.reject("invalid_input", e.to_string(), None)),
+        let (name, result) = match request::parse(payload) {
+            Err(e) => return Ok(self.reject("invalid_input", e.to_string(), None)),
             Ok(Input::Ignore { reason }) => {
                 debug!(%reason, "ignored");
-                Ok(Outcome::Ignored { reason })
+                return Ok(Outcome::Ignored { reason });
             }
             Ok(Input::Endpoint(mut req)) => {
-                if req.account.is_none() {
-                    req.account = home.clone();
-                }
+                req.account = req.account.or_else(|| home.clone());
                 let name = req.name.clone();
-                match self.triage_endpoint(req, home.as_deref(), &context).await {
-                    Ok(outcome) => Ok(outcome),
-                    Err(RetryLater::Aws(e)) if !e.is_retryable() => {
-                        Ok(self.reject("aws_permanent_error", e.to_string(), Some(&name)))
-                    }
-                    Err(later) => Err(Box::new(RetryableFailure::from(later))),
-                }
+                (
+                    name,
+                    self.triage_endpoint(req, home.as_deref(), &context).await,
+                )
             }
             Ok(Input::Triage(mut req)) => {
-                if req.account.is_none() {
-                    req.account = home.clone();
-                }
-                let job_name = req.job_name.clone();
-                match self.triage(req, home.as_deref(), &context).await {
-                    Ok(outcome) => Ok(outcome),
-                    // Access denied, validation, a topic that does not exist: a retry gives the
-                    // same answer. Logged and counted; the event is not retried.
-                    Err(RetryLater::Aws(e)) if !e.is_retryable() => {
-                        Ok(self.reject("aws_permanent_error", e.to_string(), Some(&job_name)))
-                    }
-                    Err(later) => Err(Box::new(RetryableFailure::from(later))),
-                }
+                req.account = req.account.or_else(|| home.clone());
+                let name = req.job_name.clone();
+                (name, self.triage(req, home.as_deref(), &context).await)
             }
+            Ok(Input::Pipeline(mut req)) => {
+                req.account = req.account.or_else(|| home.clone());
+                let name = req.pipeline_name.clone();
+                (
+                    name,
+                    self.triage_pipeline(req, home.as_deref(), &context).await,
+                )
+            }
+            Ok(Input::Tuning(mut req)) => {
+                req.account = req.account.or_else(|| home.clone());
+                let name = req.name.clone();
+                (
+                    name,
+                    self.triage_tuning(req, home.as_deref(), &context).await,
+                )
+            }
+        };
+        match result {
+            Ok(outcome) => Ok(outcome),
+            // Access denied, validation, a topic that does not exist: a retry gives the
+            // same answer. Logged and counted; the event is not retried.
+            Err(RetryLater::Aws(e)) if !e.is_retryable() => {
+                Ok(self.reject("aws_permanent_error", e.to_string(), Some(&name)))
+            }
+            Err(later) => Err(Box::new(RetryableFailure::from(later))),
         }
     }
 
@@ -199,10 +221,8 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
             Ok(t) => t,
             Err(rejected) => return Ok(rejected),
         };
-        let Some(job) = self
-            .jobs
-            .describe(&target, req.job_type, &req.job_name)
-            .await?
+        let Some((report, classification)) =
+            self.explain_job(&target, &req, self.config.budget).await?
         else {
             let detail = format!(
                 "{} job {} does not exist",
@@ -211,19 +231,6 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
             );
             return Ok(self.reject("job_not_found", detail, Some(&req.job_name)));
         };
-        let logs = self
-            .read_logs(
-                &target,
-                &req.job_type.log_group(),
-                &req.job_name,
-                self.config.budget,
-            )
-            .await?;
-        let mut classification = explain(&job, &logs.1, job.instance_type.as_deref());
-        if let Some(reason) = &req.timeout {
-            timeout::override_classification(&mut classification, reason);
-        }
-        let report = report::build(&req, &job, &logs.0, &classification);
         let mut key = vec![
             req.account.clone().unwrap_or_else(|| "-".into()),
             req.job_type.as_str().to_owned(),
@@ -239,6 +246,214 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
             event_id: req.event_id.clone(),
             resource_type: job::resource_type(req.job_type),
             job_type: Some(req.job_type),
+            account: req.account.clone(),
+            region: req.region.clone(),
+        };
+        self.deliver(delivery, report, &classification, context)
+            .await
+    }
+
+    /// Describe*Job, the tails of its hosts' logs within `budget`, the classification and the
+    /// job report; `None` when there is no such job.
+    async fn explain_job(
+        &self,
+        target: &Target,
+        req: &Request,
+        budget: LogBudget,
+    ) -> Result<Option<(Report, Classification)>, AwsError> {
+        let Some(job) = self
+            .jobs
+            .describe(target, req.job_type, &req.job_name)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let (read, tails) = self
+            .read_logs(target, &req.job_type.log_group(), &req.job_name, budget)
+            .await?;
+        let mut classification = explain(&job, &tails, job.instance_type.as_deref());
+        if let Some(reason) = &req.timeout {
+            timeout::override_classification(&mut classification, reason);
+        }
+        let report = report::build(req, &job, &read, &classification);
+        Ok(Some((report, classification)))
+    }
+
+    /// A failed pipeline execution: its failed steps (ListPipelineExecutionSteps), the job
+    /// report of the first few failed job steps (one log budget shared by them), one report.
+    async fn triage_pipeline(
+        &self,
+        req: PipelineRequest,
+        home: Option<&str>,
+        context: &Context,
+    ) -> Result<Outcome, RetryLater> {
+        let target = match self.target(
+            req.account.as_deref(),
+            req.region.as_deref(),
+            home,
+            &req.pipeline_name,
+        ) {
+            Ok(t) => t,
+            Err(rejected) => return Ok(rejected),
+        };
+        let Some(list) = self
+            .jobs
+            .pipeline_steps(&target, &req.execution_arn)
+            .await?
+        else {
+            let detail = format!("pipeline execution {} does not exist", req.execution_arn);
+            return Ok(self.reject(
+                "pipeline_execution_not_found",
+                detail,
+                Some(&req.pipeline_name),
+            ));
+        };
+        let failed = pipeline::failed_steps(&list);
+        let with_jobs = failed.iter().filter(|s| s.job.is_some()).count();
+        let share = self.config.budget.split(with_jobs.min(MAX_JOBS_EXPLAINED));
+        let mut steps = Vec::new();
+        let mut lead: Option<Classification> = None;
+        let mut explained = 0;
+        for step in failed {
+            let mut f = FailedStep {
+                step: step.clone(),
+                job_report: None,
+                job_missing: false,
+            };
+            if let (Some((job_type, job_name)), true) = (&step.job, explained < MAX_JOBS_EXPLAINED)
+            {
+                explained += 1;
+                let job_req = Request {
+                    job_type: *job_type,
+                    job_name: job_name.clone(),
+                    account: req.account.clone(),
+                    region: req.region.clone(),
+                    via: req.via,
+                    event_id: None,
+                    timeout: None,
+                };
+                match self.explain_job(&target, &job_req, share).await? {
+                    Some((report, c)) => {
+                        lead.get_or_insert(c);
+                        f.job_report = Some(report);
+                    }
+                    None => f.job_missing = true,
+                }
+            }
+            steps.push(f);
+        }
+        // No job explained (a Condition, Fail or Lambda step, or a job gone): the steps' and
+        // the execution's own FailureReasons.
+        let classification = lead.unwrap_or_else(|| {
+            let reasons: Vec<&str> = steps
+                .iter()
+                .filter_map(|f| f.step.failure_reason.as_deref())
+                .chain(req.failure_reason.as_deref())
+                .collect();
+            let facts = job::JobFacts {
+                failure_reason: Some(reasons.join("\n")),
+                ..job::JobFacts::default()
+            };
+            explain(&facts, &[], None)
+        });
+        let report = pipeline::build(&req, &list, &steps, &classification);
+        let delivery = Delivery {
+            key: vec![
+                req.account.clone().unwrap_or_else(|| "-".into()),
+                "pipeline".into(),
+                req.pipeline_name.clone(),
+                req.execution_id.clone(),
+            ],
+            name: req.pipeline_name.clone(),
+            via: req.via,
+            event_id: req.event_id.clone(),
+            resource_type: "PipelineExecution",
+            job_type: None,
+            account: req.account.clone(),
+            region: req.region.clone(),
+        };
+        self.deliver(delivery, report, &classification, context)
+            .await
+    }
+
+    /// A tuning job that failed or finished with failed children: its counters, its failed
+    /// children grouped by signature, at most `tuning::MAX_DESCRIBED` of them described.
+    async fn triage_tuning(
+        &self,
+        req: TuningRequest,
+        home: Option<&str>,
+        context: &Context,
+    ) -> Result<Outcome, RetryLater> {
+        let target = match self.target(
+            req.account.as_deref(),
+            req.region.as_deref(),
+            home,
+            &req.name,
+        ) {
+            Ok(t) => t,
+            Err(rejected) => return Ok(rejected),
+        };
+        let Some(t) = self.jobs.tuning_job(&target, &req.name).await? else {
+            let detail = format!("tuning job {} does not exist", req.name);
+            return Ok(self.reject("tuning_job_not_found", detail, Some(&req.name)));
+        };
+        let status = t.status.as_deref().map(Status::new);
+        if !tuning::is_failure(status.as_ref(), &t.counters) {
+            return Ok(Outcome::Ignored {
+                reason: format!(
+                    "tuning job {} is {} without failed training jobs",
+                    req.name,
+                    t.status.as_deref().unwrap_or("(no status)")
+                ),
+            });
+        }
+        let listed = if tuning::failed_count(&t.counters) > 0 {
+            self.jobs
+                .failed_children(&target, &req.name, tuning::MAX_LISTED)
+                .await?
+        } else {
+            tuning::ChildList::default()
+        };
+        let mut groups = tuning::group(&listed.children);
+        for (i, name) in tuning::sample(&groups, tuning::MAX_DESCRIBED) {
+            let Some(job) = self
+                .jobs
+                .describe(&target, JobType::Training, &name)
+                .await?
+            else {
+                continue;
+            };
+            let g = &mut groups[i];
+            if g.sampled.is_empty() {
+                // The full FailureReason and the instance type; the group keeps its key.
+                let mut c = explain(&job, &[], job.instance_type.as_deref());
+                c.signature = g.classification.signature.clone();
+                g.classification = c;
+            }
+            g.sampled.push(name);
+        }
+        let classification = match groups.first() {
+            Some(g) => g.classification.clone(),
+            None => {
+                let facts = job::JobFacts {
+                    failure_reason: t.failure_reason.clone(),
+                    ..job::JobFacts::default()
+                };
+                explain(&facts, &[], None)
+            }
+        };
+        let report = tuning::build(&req, &t, &listed, &groups, &classification);
+        let delivery = Delivery {
+            key: vec![
+                req.account.clone().unwrap_or_else(|| "-".into()),
+                "tuning".into(),
+                req.name.clone(),
+            ],
+            name: req.name.clone(),
+            via: req.via,
+            event_id: req.event_id.clone(),
+            resource_type: "HyperParameterTuningJob",
+            job_type: None,
             account: req.account.clone(),
             region: req.region.clone(),
         };
@@ -284,12 +499,7 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
         variants.sort_unstable();
         variants.dedup();
         variants.truncate(self.config.budget.max_hosts);
-        let n = variants.len().max(1);
-        let share = LogBudget {
-            max_hosts: (self.config.budget.max_hosts / n).max(1),
-            max_bytes: (self.config.budget.max_bytes / n).max(1),
-            max_events: (self.config.budget.max_events / n).max(1),
-        };
+        let share = self.config.budget.split(variants.len());
         let mut read = LogsRead {
             log_group: group.clone(),
             ..LogsRead::default()
@@ -399,6 +609,7 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
             self.record(&d, &report, classification);
             return Err(e.into());
         }
+        self.publish_chat(&d, &report, classification).await;
         if d.via == Via::Event {
             if let Err(e) = self.claims.complete(&key, &attempt.owner).await {
                 // Sent; only a redelivery after this attempt's deadline could send it again.
@@ -522,6 +733,30 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
         self.notifier.publish(&note).await
     }
 
+    /// The chat notice, after the report went out. Best effort: a failure is logged and
+    /// counted (`ChatNoticeFailures`), never retried, since a retry would send the report
+    /// again.
+    async fn publish_chat(&self, d: &Delivery, report: &Report, c: &Classification) {
+        let Some(chat) = &self.chat else {
+            return;
+        };
+        let message = chat::render(&report.json, &report.subject).to_json();
+        // The chat integration reads the message body (SNS's `default`/`https`) as the
+        // custom notification; the same attributes as the report allow filter policies.
+        let note = Notification::new(&report.subject, message.to_string(), message)
+            .attribute("source", FUNCTION)
+            .attribute("category", c.category.as_str())
+            .attribute("resource_type", d.resource_type);
+        if let Err(e) = chat.publish(&note).await {
+            warn!(name = %d.name, error = %e, "chat notice not sent (the report was)");
+            let mut m = MetricRecord::new(self.config.common.metrics_namespace.clone(), Utc::now());
+            m.dimension("Function", FUNCTION)
+                .dimension_set(&["Function"])
+                .metric("ChatNoticeFailures", 1.0, Unit::Count);
+            self.sink.write(m.render_logged());
+        }
+    }
+
     /// EMF `Failures` by [ResourceType, Category] for every kind; for jobs also `FailedJobs`
     /// by [JobType, Category] and [Category] (the dashboard's widget); then the report line.
     fn record(&self, d: &Delivery, report: &Report, c: &Classification) {
@@ -556,6 +791,10 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
             "job_arn",
             "endpoint_name",
             "endpoint_arn",
+            "pipeline_name",
+            "pipeline_execution_arn",
+            "tuning_job_name",
+            "tuning_job_arn",
             "account",
             "region",
             "signature_hash",

@@ -23,6 +23,19 @@ impl Default for LogBudget {
     }
 }
 
+impl LogBudget {
+    /// One of `n` equal parts (an endpoint's variants, a pipeline's failed jobs): the parts
+    /// together never exceed the whole.
+    pub fn split(self, n: usize) -> LogBudget {
+        let n = n.max(1);
+        LogBudget {
+            max_hosts: (self.max_hosts / n).max(1),
+            max_bytes: (self.max_bytes / n).max(1),
+            max_events: (self.max_events / n).max(1),
+        }
+    }
+}
+
 /// A log line longer than this is cut (a 1 MB line must not eat a host's whole share).
 pub const MAX_LINE_BYTES: usize = 8 * 1024;
 /// DescribeLogStreams pages (50 streams each) we read at most to find a job's streams.

@@ -15,20 +15,26 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env(&Env)?;
     let aws = load_aws_config().await;
     let accounts = JobAccounts::new(aws.clone());
-    let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(&aws), &config.alerts_topic_arn);
+    let sns = aws_sdk_sns::Client::new(&aws);
+    let notifier = SnsNotifier::new(sns.clone(), &config.alerts_topic_arn);
+    let chat = config
+        .chat_topic_arn
+        .as_ref()
+        .map(|arn| SnsNotifier::new(sns.clone(), arn));
     // Without a table every delivery reports (documented); with one, each failure once.
     match config.claims.clone() {
         Some(table) => {
             let claims = DynamoClaims::new(aws_sdk_dynamodb::Client::new(&aws), table.name);
-            run(&accounts, notifier, claims, config).await
+            run(&accounts, notifier, chat, claims, config).await
         }
-        None => run(&accounts, notifier, NoClaims, config).await,
+        None => run(&accounts, notifier, chat, NoClaims, config).await,
     }
 }
 
 async fn run(
     accounts: &JobAccounts,
     notifier: SnsNotifier,
+    chat: Option<SnsNotifier>,
     claims: impl ClaimStore,
     config: Config,
 ) -> Result<(), lambda_runtime::Error> {
@@ -36,6 +42,7 @@ async fn run(
         jobs: accounts,
         logs: accounts,
         notifier,
+        chat,
         claims,
         sink: StdoutSink,
         config,

@@ -5,6 +5,8 @@
 use crate::endpoint::EndpointFacts;
 use crate::job::JobFacts;
 use crate::logs::{LogEvent, StreamInfo};
+use crate::pipeline::StepList;
+use crate::tuning::{ChildList, TuningFacts};
 use sagewatch::error::AwsError;
 use sagewatch::events::JobType;
 use sagewatch::target::Target;
@@ -28,6 +30,38 @@ pub trait Jobs: Send + Sync {
         let _ = (target, name);
         async { Ok(None) }
     }
+
+    /// ListPipelineExecutionSteps, every page up to a bound; `None` = no such execution.
+    fn pipeline_steps(
+        &self,
+        target: &Target,
+        execution_arn: &str,
+    ) -> impl Future<Output = Result<Option<StepList>, AwsError>> + Send {
+        let _ = (target, execution_arn);
+        async { Ok(None) }
+    }
+
+    /// DescribeHyperParameterTuningJob; `None` = no such tuning job.
+    fn tuning_job(
+        &self,
+        target: &Target,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<TuningFacts>, AwsError>> + Send {
+        let _ = (target, name);
+        async { Ok(None) }
+    }
+
+    /// ListTrainingJobsForHyperParameterTuningJob with StatusEquals=Failed: at most `limit`
+    /// children (names and FailureReasons), and whether there were more.
+    fn failed_children(
+        &self,
+        target: &Target,
+        tuning_job: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<ChildList, AwsError>> + Send {
+        let _ = (target, tuning_job, limit);
+        async { Ok(ChildList::default()) }
+    }
 }
 
 /// One adapter can serve both ports ([`crate::adapter::JobAccounts`] shares its clients).
@@ -46,6 +80,28 @@ impl<T: Jobs> Jobs for &T {
         name: &str,
     ) -> impl Future<Output = Result<Option<EndpointFacts>, AwsError>> + Send {
         (**self).describe_endpoint(target, name)
+    }
+    fn pipeline_steps(
+        &self,
+        target: &Target,
+        execution_arn: &str,
+    ) -> impl Future<Output = Result<Option<StepList>, AwsError>> + Send {
+        (**self).pipeline_steps(target, execution_arn)
+    }
+    fn tuning_job(
+        &self,
+        target: &Target,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<TuningFacts>, AwsError>> + Send {
+        (**self).tuning_job(target, name)
+    }
+    fn failed_children(
+        &self,
+        target: &Target,
+        tuning_job: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<ChildList, AwsError>> + Send {
+        (**self).failed_children(target, tuning_job, limit)
     }
 }
 

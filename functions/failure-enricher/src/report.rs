@@ -103,6 +103,11 @@ pub fn build(request: &Request, job: &JobFacts, logs: &LogsRead, c: &Classificat
     }
 }
 
+/// A job report's text from its (redacted) JSON: a pipeline report quotes its failed job's.
+pub fn text_of(doc: &Value) -> String {
+    text(doc)
+}
+
 /// The e-mail / default text, from the redacted document.
 fn text(doc: &Value) -> String {
     let s = |k: &str| doc.get(k).and_then(Value::as_str).unwrap_or("");

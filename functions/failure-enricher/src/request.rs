@@ -4,11 +4,16 @@
 
 use crate::endpoint::{failure_kind, EndpointRequest};
 use crate::job::TIMEOUT_STATUSES;
+use crate::pipeline::{parse_execution_arn, PipelineRequest};
+use crate::tuning::{is_failure, TuningRequest};
 
-use sagewatch::events::{Detail, Endpoint, JobType, SageMakerEvent};
+use sagewatch::events::{
+    Detail, Endpoint, HyperParameterTuningJob, JobType, PipelineExecution, SageMakerEvent,
+};
 use sagewatch::status::Status;
 use serde::Deserialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// A failed job to explain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +43,8 @@ pub enum Via {
 pub enum Input {
     Triage(Request),
     Endpoint(EndpointRequest),
+    Pipeline(PipelineRequest),
+    Tuning(TuningRequest),
     /// A job event whose status is not `Failed`, or another detail-type: nothing to do.
     Ignore {
         reason: String,
@@ -51,6 +58,20 @@ pub struct InvalidInput(pub String);
 #[derive(Deserialize)]
 struct DirectEndpoint {
     endpoint_name: String,
+    #[serde(default)]
+    account: Option<String>,
+    #[serde(default)]
+    region: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct DirectPipeline {
+    pipeline_execution_arn: String,
+}
+
+#[derive(Deserialize)]
+struct DirectTuning {
+    tuning_job_name: String,
     #[serde(default)]
     account: Option<String>,
     #[serde(default)]
@@ -115,6 +136,35 @@ pub fn parse(payload: Value) -> Result<Input, InvalidInput> {
             attempt: None,
         }));
     }
+    if payload.get("pipeline_execution_arn").is_some() {
+        let d: DirectPipeline = serde_json::from_value(payload)
+            .map_err(|e| InvalidInput(format!("direct request: {e}")))?;
+        return pipeline_request(
+            &d.pipeline_execution_arn,
+            None,
+            None,
+            Via::Direct,
+            None,
+            None,
+        );
+    }
+    if payload.get("tuning_job_name").is_some() {
+        let d: DirectTuning = serde_json::from_value(payload)
+            .map_err(|e| InvalidInput(format!("direct request: {e}")))?;
+        let name = d.tuning_job_name.trim().to_owned();
+        if !valid_tuning_job_name(&name) {
+            return Err(InvalidInput(format!(
+                "tuning_job_name {name:?} is not a SageMaker tuning job name"
+            )));
+        }
+        return Ok(Input::Tuning(TuningRequest {
+            name,
+            account: d.account.filter(|a| !a.is_empty()),
+            region: d.region.filter(|r| !r.is_empty()),
+            via: Via::Direct,
+            event_id: None,
+        }));
+    }
     if payload.get("job_name").is_some() || payload.get("job_type").is_some() {
         let d: Direct = serde_json::from_value(payload)
             .map_err(|e| InvalidInput(format!("direct request: {e}")))?;
@@ -147,8 +197,11 @@ pub fn parse(payload: Value) -> Result<Input, InvalidInput> {
 
 fn from_event(payload: Value) -> Result<Input, InvalidInput> {
     let event = SageMakerEvent::from_value(payload).map_err(|e| InvalidInput(e.to_string()))?;
-    if let Detail::Endpoint(e) = &event.detail {
-        return from_endpoint_event(&event, e);
+    match &event.detail {
+        Detail::Endpoint(e) => return from_endpoint_event(&event, e),
+        Detail::PipelineExecution(p) => return from_pipeline_event(&event, p),
+        Detail::HyperParameterTuningJob(t) => return from_tuning_event(&event, t),
+        _ => {}
     }
     let Some(job) = event.detail.job() else {
         let what = match &event.detail {
@@ -248,6 +301,117 @@ fn from_endpoint_event(event: &SageMakerEvent, e: &Endpoint) -> Result<Input, In
         attempt: e
             .last_modified_time
             .map(|t| t.timestamp_millis().to_string()),
+    }))
+}
+
+/// Tuning job names: 1–32 of `[a-zA-Z0-9-]`, starting with a letter or digit.
+pub fn valid_tuning_job_name(name: &str) -> bool {
+    name.len() <= 32 && valid_job_name(name)
+}
+
+fn pipeline_request(
+    arn: &str,
+    account: Option<String>,
+    region: Option<String>,
+    via: Via,
+    event_id: Option<String>,
+    p: Option<&PipelineExecution>,
+) -> Result<Input, InvalidInput> {
+    let arn = arn.trim();
+    let (pipeline_name, execution_id) = parse_execution_arn(arn).ok_or_else(|| {
+        InvalidInput(format!("{arn:?} is not a SageMaker pipeline execution ARN"))
+    })?;
+    // The ARN names where the execution is (a direct request has nothing else).
+    let mut fields = arn.split(':');
+    let arn_region = fields.nth(3).filter(|r| !r.is_empty()).map(str::to_owned);
+    let arn_account = fields.next().filter(|a| !a.is_empty()).map(str::to_owned);
+    Ok(Input::Pipeline(PipelineRequest {
+        execution_arn: arn.to_owned(),
+        pipeline_name,
+        execution_id,
+        display_name: p.and_then(|p| p.pipeline_execution_display_name.clone()),
+        failure_reason: p.and_then(|p| p.failure_reason.clone()),
+        account: account.or(arn_account),
+        region: region.or(arn_region),
+        via,
+        event_id,
+    }))
+}
+
+fn from_pipeline_event(
+    event: &SageMakerEvent,
+    p: &PipelineExecution,
+) -> Result<Input, InvalidInput> {
+    let status = p.current_pipeline_execution_status.as_ref();
+    if !status.is_some_and(|s| s.is("Failed")) {
+        return Ok(Input::Ignore {
+            reason: format!(
+                "pipeline execution status is {}, not Failed",
+                status.map(Status::as_str).unwrap_or("(none)")
+            ),
+        });
+    }
+    let arn = p
+        .pipeline_execution_arn
+        .clone()
+        .ok_or_else(|| InvalidInput("failed pipeline execution event without its ARN".into()))?;
+    pipeline_request(
+        &arn,
+        event.account.clone(),
+        event.region.clone(),
+        Via::Event,
+        event.id.clone(),
+        Some(p),
+    )
+}
+
+/// `TrainingJobStatusCounters` as numbers (the event may carry them as strings).
+pub fn counters(raw: &BTreeMap<String, Value>) -> BTreeMap<String, i64> {
+    raw.iter()
+        .filter_map(|(k, v)| {
+            let n = v
+                .as_i64()
+                .or_else(|| v.as_f64().map(|f| f as i64))
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))?;
+            Some((k.clone(), n))
+        })
+        .collect()
+}
+
+fn from_tuning_event(
+    event: &SageMakerEvent,
+    t: &HyperParameterTuningJob,
+) -> Result<Input, InvalidInput> {
+    let status = t.hyper_parameter_tuning_job_status.as_ref();
+    if !is_failure(status, &counters(&t.training_job_status_counters)) {
+        return Ok(Input::Ignore {
+            reason: format!(
+                "tuning job status is {} without failed training jobs",
+                status.map(Status::as_str).unwrap_or("(none)")
+            ),
+        });
+    }
+    let name = t
+        .hyper_parameter_tuning_job_name
+        .clone()
+        .or_else(|| {
+            t.hyper_parameter_tuning_job_arn
+                .as_deref()
+                .and_then(|a| a.rsplit('/').next())
+                .map(str::to_owned)
+        })
+        .ok_or_else(|| InvalidInput("tuning job event without a name or ARN".into()))?;
+    if !valid_tuning_job_name(&name) {
+        return Err(InvalidInput(format!(
+            "tuning job name {name:?} is not a SageMaker tuning job name"
+        )));
+    }
+    Ok(Input::Tuning(TuningRequest {
+        name,
+        account: event.account.clone(),
+        region: event.region.clone(),
+        via: Via::Event,
+        event_id: event.id.clone(),
     }))
 }
 

@@ -70,6 +70,7 @@ fn config() -> Config {
         common,
         budget: LogBudget::default(),
         alerts_topic_arn: String::new(),
+        chat_topic_arn: None,
         claims: None,
     }
 }
@@ -83,6 +84,7 @@ impl Fixture {
             jobs: &self.accounts,
             logs: &self.accounts,
             notifier: self.notifier.clone(),
+            chat: None,
             claims,
             sink: MemorySink::default(),
             config: config(),
@@ -582,4 +584,327 @@ async fn a_job_stopped_at_max_runtime_is_reported_once_as_a_timeout() {
     let received = f.inbox.drain().await;
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].body["timeout"]["reason"], "MaxRuntimeExceeded");
+}
+
+/// Seeds an endpoint in a state moto cannot reach by itself (it creates them InService):
+/// the control route `/_sagewatch/sagemaker/endpoints/<name>/state`.
+async fn seed_endpoint(f: &Fixture, name: &str, patch: Value) -> Value {
+    f.emu
+        .control(
+            "POST",
+            &format!("/_sagewatch/sagemaker/endpoints/{name}/state"),
+            Some(&patch),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("seed endpoint {name}: {e}"))
+}
+
+fn endpoint_event(name: &str, status: &str, last_modified_ms: i64) -> Value {
+    json!({
+        "version": "0", "id": unique_name("evt"), "detail-type": "SageMaker Endpoint State Change",
+        "source": "aws.sagemaker", "account": ACCOUNT_ID, "region": "us-east-1", "time": "2026-11-21T10:00:00Z",
+        "resources": [format!("arn:aws:sagemaker:us-east-1:{ACCOUNT_ID}:endpoint/{}", name.to_lowercase())],
+        "detail": {"EndpointName": name, "EndpointStatus": status, "LastModifiedTime": last_modified_ms,
+                   "FailureReason": "The primary container for production variant AllTraffic did not pass the ping health check."}
+    })
+}
+
+/// An endpoint whose creation failed: DescribeEndpoint's FailureReason and the tail of its
+/// variant's instance stream, classified, reported once (the redelivery a duplicate against
+/// the DynamoDB claims); another endpoint's and another variant's streams are not read.
+#[tokio::test]
+async fn a_failed_endpoint_is_reported_once_from_describe_and_its_instance_logs() {
+    let f = fixture().await;
+    let name = unique_name("ep");
+    let described = seed_endpoint(
+        &f,
+        &name,
+        json!({
+            "EndpointStatus": "Failed",
+            "FailureReason": "The primary container for production variant AllTraffic did not pass the ping health check. Please check CloudWatch logs for this endpoint.",
+            "LastModifiedTime": 1_763_719_200,
+        }),
+    )
+    .await;
+    assert_eq!(described["EndpointStatus"], "Failed");
+    let group = format!("/aws/sagemaker/Endpoints/{name}");
+    f.group(&group).await;
+    f.stream(
+        &group,
+        "AllTraffic/i-0abc123def4567890",
+        &[
+            "Starting the inference server with 1 workers.".to_owned(),
+            "ModuleNotFoundError: No module named 'transformers'".to_owned(),
+            format!("HF_TOKEN={SECRET_HP} worker exited"),
+        ],
+    )
+    .await;
+    f.stream(
+        &group,
+        "Shadow/i-0fff",
+        &["CUDA out of memory DECOY".to_owned()],
+    )
+    .await;
+    let config = f.emu.sdk_config().await;
+    let table = unique_name("ep");
+    create_dedupe_table(&config, &table).await;
+    let e = f.enricher(DynamoClaims::new(ddb::Client::new(&config), &table));
+    let event = endpoint_event(&name, "FAILED", 1_763_719_200_000);
+    f.calls.reset();
+    let out = invoke(&e, event.clone()).await.unwrap();
+    let Outcome::Reported { report } = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(report["resource_type"], "Endpoint");
+    assert_eq!(report["outcome"], "failed");
+    assert_eq!(report["category"], "image_error", "{report:#}");
+    assert_eq!(report["endpoint_config_name"], format!("{name}-config"));
+    assert_eq!(report["log_group"], group.as_str());
+    assert_eq!(
+        (&report["log_streams_found"], &report["log_streams_read"]),
+        (&json!(1), &json!(1))
+    );
+    let counts = f.calls.counts();
+    assert_eq!(counts.get("DescribeEndpoint"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("DescribeLogStreams"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("GetLogEvents"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("Publish"), Some(&1), "{counts:?}");
+    assert_eq!(f.calls.total(), 4, "{counts:?}");
+    let body = report.to_string();
+    assert!(
+        !body.contains("DECOY") && !body.contains(SECRET_HP),
+        "{body}"
+    );
+
+    let again = invoke(&e, event).await.unwrap();
+    assert!(matches!(again, Outcome::Duplicate { .. }), "{again:?}");
+    let received = f.inbox.drain().await;
+    assert_eq!(received.len(), 1);
+    assert_eq!(
+        received[0]
+            .attributes
+            .get("resource_type")
+            .map(String::as_str),
+        Some("Endpoint")
+    );
+    assert!(!received[0].attributes.contains_key("job_type"));
+
+    // The endpoint recovered before the (late) event was handled: nothing to report.
+    let healed = unique_name("ep");
+    seed_endpoint(&f, &healed, json!({"EndpointStatus": "InService"})).await;
+    let out = invoke(&e, endpoint_event(&healed, "FAILED", 1_763_719_200_000))
+        .await
+        .unwrap();
+    assert!(matches!(out, Outcome::Ignored { .. }), "{out:?}");
+    assert!(f.inbox.drain().await.is_empty());
+}
+
+fn pipeline_event(pipeline: &str, execution: &str) -> Value {
+    let arn = format!(
+        "arn:aws:sagemaker:us-east-1:{ACCOUNT_ID}:pipeline/{pipeline}/execution/{execution}"
+    );
+    json!({
+        "version": "0", "id": unique_name("evt"),
+        "detail-type": "SageMaker Model Building Pipeline Execution Status Change",
+        "source": "aws.sagemaker", "account": ACCOUNT_ID, "region": "us-east-1", "time": "2026-11-21T10:00:00Z",
+        "resources": [format!("arn:aws:sagemaker:us-east-1:{ACCOUNT_ID}:pipeline/{pipeline}"), arn],
+        "detail": {"currentPipelineExecutionStatus": "Failed", "previousPipelineExecutionStatus": "Executing",
+                   "pipelineArn": format!("arn:aws:sagemaker:us-east-1:{ACCOUNT_ID}:pipeline/{pipeline}"),
+                   "pipelineExecutionArn": arn, "pipelineExecutionDisplayName": "nightly"}
+    })
+}
+
+/// A pipeline execution that failed in its training step, among 130 steps (two pages of
+/// ListPipelineExecutionSteps): one report for the execution, carrying the training job's
+/// own report (Describe + its host's log tail); the redelivery a duplicate.
+#[tokio::test]
+async fn a_pipeline_that_failed_in_its_training_step_gets_one_report_with_the_job_report() {
+    let f = fixture().await;
+    let pipeline = unique_name("pipe");
+    let execution = unique_name("x").replace('-', "");
+    let job = unique_name("pipelines-train");
+    f.emu
+        .seed_job(
+            JobKind::Training,
+            &job,
+            json!({"TrainingJobStatus": "Failed", "FailureReason": "AlgorithmError: ExecuteUserScriptError: see logs",
+                   "ResourceConfig": {"InstanceType": "ml.g5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 50}}),
+        )
+        .await;
+    let group = "/aws/sagemaker/TrainingJobs";
+    f.group(group).await;
+    f.stream(
+        group,
+        &format!("{job}/algo-1-1763719200"),
+        &[
+            "epoch 1 step 10 loss 1.2".to_owned(),
+            "torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"
+                .to_owned(),
+        ],
+    )
+    .await;
+    let t0 = 1_763_719_200;
+    let mut steps: Vec<Value> = (0..129)
+        .map(|i| json!({"StepName": format!("Shard{i}"), "StepStatus": "Succeeded", "StartTime": t0 + i}))
+        .collect();
+    steps.push(json!({
+        "StepName": "Train", "StepStatus": "Failed", "StartTime": t0 + 200,
+        "FailureReason": format!("ClientError: Failed to invoke sagemaker:CreateTrainingJob. Job {job} failed."),
+        "Metadata": {"TrainingJob": {"Arn": format!("arn:aws:sagemaker:us-east-1:{ACCOUNT_ID}:training-job/{job}")}},
+    }));
+    let seeded = f
+        .emu
+        .control(
+            "POST",
+            &format!("/_sagewatch/sagemaker/pipelines/{pipeline}/executions/{execution}"),
+            Some(&json!({"PipelineExecutionStatus": "Failed", "Steps": steps})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(seeded["Steps"], 130);
+    let config = f.emu.sdk_config().await;
+    let table = unique_name("pipe");
+    create_dedupe_table(&config, &table).await;
+    let e = f.enricher(DynamoClaims::new(ddb::Client::new(&config), &table));
+    let event = pipeline_event(&pipeline, &execution);
+    f.calls.reset();
+    let out = invoke(&e, event.clone()).await.unwrap();
+    let Outcome::Reported { report } = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(report["resource_type"], "PipelineExecution");
+    assert_eq!(report["pipeline_name"], pipeline.as_str());
+    assert_eq!(report["failed_step"], "Train");
+    assert_eq!(report["category"], "out_of_memory", "{report:#}");
+    assert_eq!(report["steps_listed"], 130);
+    assert_eq!(report["steps_listing_complete"], true);
+    let step = &report["failed_steps"][0];
+    assert_eq!(step["job_name"], job.as_str());
+    assert_eq!(step["job_report"]["job_name"], job.as_str());
+    assert_eq!(step["job_report"]["log_streams_read"], 1);
+    let counts = f.calls.counts();
+    assert_eq!(
+        counts.get("ListPipelineExecutionSteps"),
+        Some(&2),
+        "{counts:?}"
+    );
+    assert_eq!(counts.get("DescribeTrainingJob"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("DescribeLogStreams"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("GetLogEvents"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("Publish"), Some(&1), "{counts:?}");
+
+    let again = invoke(&e, event).await.unwrap();
+    assert!(matches!(again, Outcome::Duplicate { .. }), "{again:?}");
+    let received = f.inbox.drain().await;
+    assert_eq!(received.len(), 1, "one notification per execution");
+    assert_eq!(
+        received[0]
+            .attributes
+            .get("resource_type")
+            .map(String::as_str),
+        Some("PipelineExecution")
+    );
+
+    // An execution that does not exist: counted, not retried, nothing sent.
+    let out = invoke(&e, pipeline_event(&pipeline, "nosuchexecution"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(out, Outcome::Rejected { ref reason, .. } if reason == "pipeline_execution_not_found"),
+        "{out:?}"
+    );
+    assert!(f.inbox.drain().await.is_empty());
+}
+
+fn tuning_event(name: &str, status: &str, failed: i64) -> Value {
+    json!({
+        "version": "0", "id": unique_name("evt"), "detail-type": "SageMaker HyperParameter Tuning Job State Change",
+        "source": "aws.sagemaker", "account": ACCOUNT_ID, "region": "us-east-1", "time": "2026-11-21T10:00:00Z",
+        "resources": [format!("arn:aws:sagemaker:us-east-1:{ACCOUNT_ID}:hyper-parameter-tuning-job/{name}")],
+        "detail": {"HyperParameterTuningJobName": name, "HyperParameterTuningJobStatus": status,
+                   "TrainingJobStatusCounters": {"Completed": 1, "NonRetryableError": failed}}
+    })
+}
+
+/// A tuning job whose children failed, most for one reason: the most common signature is
+/// the report's category, the children are listed once, at most 5 are described (named in
+/// the report); the redelivery is a duplicate.
+#[tokio::test]
+async fn a_tuning_job_with_failed_children_reports_the_most_common_signature_bounded() {
+    let f = fixture().await;
+    let name = unique_name("hpo").chars().take(32).collect::<String>();
+    let mut children = Vec::new();
+    for i in 0..6 {
+        let child = format!("{name}-{i:03}-oom");
+        f.emu.seed_job(JobKind::Training, &child, json!({"TrainingJobStatus": "Failed",
+            "FailureReason": "AlgorithmError: torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"})).await;
+        children.push(child);
+    }
+    for i in 0..2 {
+        let child = format!("{name}-{i:03}-hp");
+        f.emu.seed_job(JobKind::Training, &child, json!({"TrainingJobStatus": "Failed",
+            "FailureReason": "ClientError: Additional properties are not allowed ('lr' was unexpected)"})).await;
+        children.push(child);
+    }
+    let ok = format!("{name}-ok");
+    f.emu
+        .seed_job(
+            JobKind::Training,
+            &ok,
+            json!({"TrainingJobStatus": "Completed"}),
+        )
+        .await;
+    children.push(ok);
+    f.emu
+        .control(
+            "POST",
+            &format!("/_sagewatch/sagemaker/hyper-parameter-tuning-jobs/{name}"),
+            Some(&json!({
+                "HyperParameterTuningJobStatus": "Completed",
+                "TrainingJobStatusCounters": {"Completed": 1, "NonRetryableError": 8, "RetryableError": 0, "InProgress": 0, "Stopped": 0},
+                "TrainingJobs": children,
+            })),
+        )
+        .await
+        .unwrap();
+    let config = f.emu.sdk_config().await;
+    let table = unique_name("hpo");
+    create_dedupe_table(&config, &table).await;
+    let e = f.enricher(DynamoClaims::new(ddb::Client::new(&config), &table));
+    let event = tuning_event(&name, "Completed", 8);
+    f.calls.reset();
+    let out = invoke(&e, event.clone()).await.unwrap();
+    let Outcome::Reported { report } = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(report["resource_type"], "HyperParameterTuningJob");
+    assert_eq!(report["category"], "out_of_memory", "{report:#}");
+    assert_eq!(report["failed_training_jobs"], 8);
+    assert_eq!(report["failed_children_listed"], 8);
+    assert_eq!(report["signatures"][0]["count"], 6);
+    assert_eq!(report["signatures"][1]["count"], 2);
+    assert_eq!(
+        report["signatures"][1]["category"],
+        "invalid_hyperparameter"
+    );
+    let sampled = report["failed_children_sampled"].as_array().unwrap();
+    assert_eq!(sampled.len(), 5, "{report:#}");
+    let counts = f.calls.counts();
+    assert_eq!(
+        counts.get("DescribeHyperParameterTuningJob"),
+        Some(&1),
+        "{counts:?}"
+    );
+    assert_eq!(
+        counts.get("ListTrainingJobsForHyperParameterTuningJob"),
+        Some(&1),
+        "{counts:?}"
+    );
+    assert_eq!(counts.get("DescribeTrainingJob"), Some(&5), "{counts:?}");
+    assert_eq!(counts.get("Publish"), Some(&1), "{counts:?}");
+    assert_eq!(f.calls.total(), 8, "{counts:?}");
+
+    let again = invoke(&e, event).await.unwrap();
+    assert!(matches!(again, Outcome::Duplicate { .. }), "{again:?}");
+    assert_eq!(f.inbox.drain().await.len(), 1);
 }

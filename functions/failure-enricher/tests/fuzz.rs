@@ -66,12 +66,14 @@ fn check(payload: Value) -> Result<(), TestCaseError> {
         jobs: &aws,
         logs: &aws,
         notifier: MemoryNotifier::default(),
+        chat: None,
         claims: MemoryClaims::default(),
         sink: MemorySink::default(),
         config: Config {
             common,
             budget: LogBudget::default(),
             alerts_topic_arn: String::new(),
+            chat_topic_arn: None,
             claims: None,
         },
     };

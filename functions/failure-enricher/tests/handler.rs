@@ -4,7 +4,9 @@
 use failure_enricher::endpoint::{EndpointFacts, Variant};
 use failure_enricher::job::JobFacts;
 use failure_enricher::logs::{LogBudget, LogEvent, StreamInfo};
+use failure_enricher::pipeline::{StepFacts, StepList};
 use failure_enricher::ports::{Jobs, LogPage, Logs};
+use failure_enricher::tuning::{Child, ChildList, TuningFacts};
 use failure_enricher::{Config, Enricher, Outcome};
 use lambda_runtime::{Context, LambdaEvent};
 use sagewatch::claims::{ClaimStore, MemoryClaims, NoClaims, State};
@@ -28,8 +30,12 @@ fn aws_error(op: &'static str, kind: ErrorKind) -> AwsError {
 struct FakeJobs {
     jobs: BTreeMap<String, JobFacts>,
     endpoints: BTreeMap<String, EndpointFacts>,
+    pipelines: BTreeMap<String, StepList>,
+    tunings: BTreeMap<String, (TuningFacts, ChildList)>,
     fail: Option<ErrorKind>,
     calls: Mutex<Vec<(Target, JobType, String)>>,
+    /// Other calls than Describe*Job, by operation.
+    other_calls: Mutex<Vec<&'static str>>,
 }
 
 impl Jobs for FakeJobs {
@@ -58,6 +64,58 @@ impl Jobs for FakeJobs {
             return Err(aws_error("DescribeEndpoint", r));
         }
         Ok(self.endpoints.get(name).cloned())
+    }
+
+    async fn pipeline_steps(
+        &self,
+        _target: &Target,
+        execution_arn: &str,
+    ) -> Result<Option<StepList>, AwsError> {
+        self.other_calls
+            .lock()
+            .unwrap()
+            .push("ListPipelineExecutionSteps");
+        if let Some(r) = self.fail {
+            return Err(aws_error("ListPipelineExecutionSteps", r));
+        }
+        Ok(self.pipelines.get(execution_arn).cloned())
+    }
+
+    async fn tuning_job(
+        &self,
+        _target: &Target,
+        name: &str,
+    ) -> Result<Option<TuningFacts>, AwsError> {
+        self.other_calls
+            .lock()
+            .unwrap()
+            .push("DescribeHyperParameterTuningJob");
+        if let Some(r) = self.fail {
+            return Err(aws_error("DescribeHyperParameterTuningJob", r));
+        }
+        Ok(self.tunings.get(name).map(|(t, _)| t.clone()))
+    }
+
+    async fn failed_children(
+        &self,
+        _target: &Target,
+        tuning_job: &str,
+        limit: usize,
+    ) -> Result<ChildList, AwsError> {
+        self.other_calls
+            .lock()
+            .unwrap()
+            .push("ListTrainingJobsForHyperParameterTuningJob");
+        let mut list = self
+            .tunings
+            .get(tuning_job)
+            .map(|(_, c)| c.clone())
+            .unwrap_or_default();
+        if list.children.len() > limit {
+            list.children.truncate(limit);
+            list.more = true;
+        }
+        Ok(list)
     }
 }
 
@@ -119,6 +177,7 @@ fn config() -> Config {
         common,
         budget: LogBudget::default(),
         alerts_topic_arn: "arn:aws:sns:us-east-1:123456789012:alerts".into(),
+        chat_topic_arn: None,
         claims: None,
     }
 }
@@ -130,6 +189,7 @@ fn enricher(jobs: FakeJobs, logs: FakeLogs) -> Fake<MemoryClaims> {
         jobs,
         logs,
         notifier: MemoryNotifier::default(),
+        chat: None,
         claims: MemoryClaims::default(),
         sink: MemorySink::default(),
         config: config(),
@@ -278,14 +338,13 @@ async fn every_sample_is_handled_without_panic_and_only_failed_jobs_are_triaged(
             .await
             .unwrap_or_else(|err| panic!("{file}: {err}"));
         match out {
-            Outcome::Rejected { reason, .. }
-                if reason == "job_not_found" || reason == "endpoint_not_found" =>
-            {
+            Outcome::Rejected { reason, .. } if reason.ends_with("_not_found") => {
                 triaged.push(file)
             }
             Outcome::Ignored { .. } | Outcome::Rejected { .. } => {
                 assert!(
-                    e.jobs.calls.lock().unwrap().is_empty(),
+                    e.jobs.calls.lock().unwrap().is_empty()
+                        && e.jobs.other_calls.lock().unwrap().is_empty(),
                     "{file}: ignored/invalid but AWS was called"
                 );
             }
@@ -299,6 +358,9 @@ async fn every_sample_is_handled_without_panic_and_only_failed_jobs_are_triaged(
         [
             "endpoint-state-change-failed.json",
             "failure-direct-invoke.json",
+            "hyperparameter-tuning-job-state-change-failed-children.json",
+            "hyperparameter-tuning-job-state-change-failed.json",
+            "pipeline-execution-status-change-failed.json",
             "processing-job-state-change.json",
             "training-job-state-change-failed.json",
             "training-job-state-change-max-runtime.json",
@@ -510,6 +572,7 @@ async fn the_budget_holds_for_many_hosts_huge_lines_and_junk() {
         jobs,
         logs,
         notifier: MemoryNotifier::default(),
+        chat: None,
         claims: NoClaims,
         sink: MemorySink::default(),
         config: config(),
@@ -854,5 +917,312 @@ async fn every_report_kind_renders_a_valid_chat_notice() {
         if event_type == "timeout" {
             assert!(d.contains("after 3600 s of 3600 s allowed"), "{d}");
         }
+    }
+}
+
+const PIPELINE_EXECUTION: &str =
+    "arn:aws:sagemaker:us-east-1:123456789012:pipeline/sagewatch-demo-pipeline/execution/k7x2m9q4w1ab";
+
+fn step(
+    name: &str,
+    status: &str,
+    start: i64,
+    job: Option<&str>,
+    reason: Option<&str>,
+) -> StepFacts {
+    StepFacts {
+        name: name.into(),
+        status: Some(status.into()),
+        failure_reason: reason.map(str::to_owned),
+        job: job.map(|j| (JobType::Training, j.to_owned())),
+        kind: Some(if job.is_some() { "TrainingJob" } else { "Fail" }.into()),
+        start_time: chrono::DateTime::from_timestamp(start, 0),
+        end_time: None,
+    }
+}
+
+/// The demo pipeline: Prep succeeded, Train failed (its job ran out of GPU memory), Gate
+/// (a Fail step) failed after it. Newest first, as AWS lists them.
+fn failed_pipeline() -> FakeJobs {
+    let job_name = "pipelines-k7x2m9q4w1ab-Train-a1b2c3d4e5";
+    let steps = StepList {
+        steps: vec![
+            step("Gate", "Failed", 300, None, Some("Training did not produce a model")),
+            step(
+                "Train",
+                "Failed",
+                200,
+                Some(job_name),
+                Some(&format!("ClientError: Failed to invoke sagemaker:CreateTrainingJob. Job {job_name} failed")),
+            ),
+            step("Prep", "Succeeded", 100, None, None),
+        ],
+        complete: true,
+    };
+    FakeJobs {
+        jobs: BTreeMap::from([(
+            job_name.to_owned(),
+            job(job_name, "AlgorithmError: ExecuteUserScriptError: see logs"),
+        )]),
+        pipelines: BTreeMap::from([(PIPELINE_EXECUTION.to_owned(), steps)]),
+        ..FakeJobs::default()
+    }
+}
+
+fn pipeline_logs() -> FakeLogs {
+    let mut logs = FakeLogs::default();
+    logs.streams.insert(
+        "pipelines-k7x2m9q4w1ab-Train-a1b2c3d4e5/algo-1-1700000000".into(),
+        events(&["torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"]),
+    );
+    logs
+}
+
+#[tokio::test]
+async fn a_failed_pipeline_is_one_report_with_its_failed_steps_and_the_job_report() {
+    let e = enricher(failed_pipeline(), pipeline_logs());
+    let event = sample("pipeline-execution-status-change-failed.json");
+    let out = run(&e, event.clone()).await.unwrap();
+    let Outcome::Reported { report } = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(report["resource_type"], "PipelineExecution");
+    assert_eq!(report["pipeline_name"], "sagewatch-demo-pipeline");
+    assert_eq!(report["execution_id"], "k7x2m9q4w1ab");
+    // The first step to fail leads; its job's report is the job path's own.
+    assert_eq!(report["failed_step"], "Train");
+    assert_eq!(report["category"], "out_of_memory", "{report:#}");
+    let steps = report["failed_steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2);
+    assert_eq!(steps[0]["job_report"]["category"], "out_of_memory");
+    assert_eq!(
+        steps[0]["job_report"]["hyperparameters"]["hf_token"],
+        "[REDACTED]"
+    );
+    assert_eq!(steps[1]["step_name"], "Gate");
+    assert!(steps[1].get("job_report").is_none());
+    assert!(!report.to_string().contains("hf_abcdefsecret"));
+    let sent = e.notifier.sent();
+    assert_eq!(sent.len(), 1, "one notification per execution");
+    assert_eq!(
+        sent[0].subject,
+        "Pipeline sagewatch-demo-pipeline failed at step Train: out_of_memory"
+    );
+    assert!(
+        sent[0].text.contains("--- The failed step's job ---"),
+        "{}",
+        sent[0].text
+    );
+    assert!(sent[0]
+        .text
+        .contains("Gate: Training did not produce a model"));
+    assert_eq!(sent[0].attributes["resource_type"], "PipelineExecution");
+    let docs = e.sink.json();
+    let emf: Vec<&Value> = docs.iter().filter(|d| d.get("_aws").is_some()).collect();
+    assert_eq!(emf.len(), 1, "Failures only");
+    assert_eq!(emf[0]["ResourceType"], "PipelineExecution");
+    assert_eq!(emf[0]["Category"], "out_of_memory");
+    assert_eq!(
+        e.jobs.other_calls.lock().unwrap().as_slice(),
+        ["ListPipelineExecutionSteps"]
+    );
+    assert_eq!(
+        e.jobs.calls.lock().unwrap().len(),
+        1,
+        "one DescribeTrainingJob"
+    );
+
+    let again = run(&e, event).await.unwrap();
+    assert!(matches!(again, Outcome::Duplicate { .. }), "{again:?}");
+    assert_eq!(e.notifier.sent().len(), 1);
+
+    // A Succeeded execution is not a failure: no AWS call.
+    let calls = e.jobs.other_calls.lock().unwrap().len();
+    let out = run(&e, sample("pipeline-execution-status-change.json"))
+        .await
+        .unwrap();
+    assert!(matches!(out, Outcome::Ignored { .. }), "{out:?}");
+    assert_eq!(e.jobs.other_calls.lock().unwrap().len(), calls);
+}
+
+#[tokio::test]
+async fn a_pipeline_whose_failed_step_has_no_job_is_explained_from_the_step_reasons() {
+    let mut jobs = FakeJobs::default();
+    jobs.pipelines.insert(
+        PIPELINE_EXECUTION.to_owned(),
+        StepList {
+            steps: vec![step(
+                "Register",
+                "Failed",
+                10,
+                None,
+                Some("AccessDeniedException: User is not authorized to perform: sagemaker:CreateModelPackage"),
+            )],
+            complete: false,
+        },
+    );
+    let e = enricher(jobs, FakeLogs::default());
+    let out = run(&e, json!({"pipeline_execution_arn": PIPELINE_EXECUTION}))
+        .await
+        .unwrap();
+    let Outcome::Reported { report } = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(report["category"], "permission", "{report:#}");
+    assert_eq!(report["steps_listing_complete"], false);
+    assert_eq!(report["account"], "123456789012", "from the ARN");
+    assert!(run(
+        &e,
+        json!({"pipeline_execution_arn": "arn:aws:sagemaker:us-east-1:1:pipeline/x"})
+    )
+    .await
+    .is_ok_and(|o| matches!(o, Outcome::Rejected { ref reason, .. } if reason == "invalid_input")));
+}
+
+fn failed_tuning(name: &str, oom: usize, hp: usize) -> FakeJobs {
+    let mut jobs = FakeJobs::default();
+    let mut children = Vec::new();
+    for i in 0..oom {
+        let c = format!("{name}-{i:03}-oom");
+        let reason = "AlgorithmError: torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB";
+        jobs.jobs.insert(c.clone(), job(&c, reason));
+        children.push(Child {
+            name: c,
+            failure_reason: Some(reason.into()),
+        });
+    }
+    for i in 0..hp {
+        let c = format!("{name}-{i:03}-hp");
+        let reason = "ClientError: Additional properties are not allowed ('lr' was unexpected)";
+        jobs.jobs.insert(c.clone(), job(&c, reason));
+        children.push(Child {
+            name: c,
+            failure_reason: Some(reason.into()),
+        });
+    }
+    let facts = TuningFacts {
+        name: name.into(),
+        arn: Some(format!(
+            "arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/{name}"
+        )),
+        status: Some("Failed".into()),
+        failure_reason: None,
+        counters: BTreeMap::from([
+            ("Completed".to_owned(), 0),
+            ("NonRetryableError".to_owned(), (oom + hp) as i64),
+        ]),
+        ..TuningFacts::default()
+    };
+    jobs.tunings.insert(
+        name.into(),
+        (
+            facts,
+            ChildList {
+                children,
+                more: false,
+            },
+        ),
+    );
+    jobs
+}
+
+#[tokio::test]
+async fn a_tuning_job_whose_children_failed_for_one_reason_says_so_with_bounded_describes() {
+    let name = "sagewatch-demo-hpo-2";
+    let e = enricher(failed_tuning(name, 47, 3), FakeLogs::default());
+    let event = sample("hyperparameter-tuning-job-state-change-failed.json");
+    let out = run(&e, event.clone()).await.unwrap();
+    let Outcome::Reported { report } = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(report["resource_type"], "HyperParameterTuningJob");
+    assert_eq!(report["category"], "out_of_memory", "{report:#}");
+    assert_eq!(report["failed_training_jobs"], 50);
+    assert_eq!(report["signatures"][0]["count"], 47);
+    assert_eq!(report["signatures"][1]["count"], 3);
+    let sampled = report["failed_children_sampled"].as_array().unwrap();
+    assert_eq!(sampled.len(), failure_enricher::tuning::MAX_DESCRIBED);
+    assert_eq!(
+        e.jobs.calls.lock().unwrap().len(),
+        failure_enricher::tuning::MAX_DESCRIBED,
+        "at most N DescribeTrainingJob"
+    );
+    // Both signatures were sampled (one of each first).
+    assert!(report["signatures"][1]["sampled"]
+        .as_array()
+        .is_some_and(|s| !s.is_empty()));
+    let sent = e.notifier.sent();
+    assert_eq!(
+        sent[0].subject,
+        "Tuning job sagewatch-demo-hpo-2 failed: out_of_memory"
+    );
+    assert!(
+        sent[0].text.contains("47 x out_of_memory"),
+        "{}",
+        sent[0].text
+    );
+    let again = run(&e, event).await.unwrap();
+    assert!(matches!(again, Outcome::Duplicate { .. }), "{again:?}");
+
+    // Completed with failed children: reported too; Completed without: ignored, no call.
+    let e = enricher(
+        failed_tuning("sagewatch-demo-hpo-3", 6, 0),
+        FakeLogs::default(),
+    );
+    let out = run(
+        &e,
+        sample("hyperparameter-tuning-job-state-change-failed-children.json"),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(out, Outcome::Reported { .. }), "{out:?}");
+    let out = run(&e, sample("hyperparameter-tuning-job-state-change.json"))
+        .await
+        .unwrap();
+    assert!(matches!(out, Outcome::Ignored { .. }), "{out:?}");
+    assert_eq!(
+        e.jobs.other_calls.lock().unwrap().len(),
+        2,
+        "nothing for the ignored one"
+    );
+}
+
+/// The new kinds' chat notices: the same custom-notification shape, one thread per
+/// pipeline execution and per tuning job.
+#[tokio::test]
+async fn pipeline_and_tuning_reports_render_valid_chat_notices() {
+    let mut jobs = failed_pipeline();
+    let tuning = failed_tuning("sagewatch-demo-hpo-2", 4, 1);
+    jobs.jobs.extend(tuning.jobs);
+    jobs.tunings = tuning.tunings;
+    let e = enricher(jobs, pipeline_logs());
+    for (payload, thread, kind) in [
+        (
+            sample("pipeline-execution-status-change-failed.json"),
+            "sagewatch/PipelineExecution/123456789012/sagewatch-demo-pipeline/k7x2m9q4w1ab",
+            "Failed step *Train*",
+        ),
+        (
+            sample("hyperparameter-tuning-job-state-change-failed.json"),
+            "sagewatch/HyperParameterTuningJob/123456789012/sagewatch-demo-hpo-2",
+            "4 of 5 failed training jobs",
+        ),
+    ] {
+        let Outcome::Reported { report } = run(&e, payload).await.unwrap() else {
+            panic!("{thread}: not reported")
+        };
+        let subject = e.notifier.sent().last().unwrap().subject.clone();
+        let chat = failure_enricher::chat::render(&report, &subject).to_json();
+        sagewatch::chat::check(&chat).unwrap_or_else(|err| panic!("{thread}: {err}: {chat}"));
+        assert_eq!(chat["metadata"]["threadId"], thread);
+        assert_eq!(chat["content"]["keywords"][0], "out_of_memory");
+        assert_eq!(chat["content"]["keywords"][1], report["resource_type"]);
+        assert!(chat["metadata"]["relatedResources"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("arn:aws:sagemaker:"));
+        let d = chat["content"]["description"].as_str().unwrap();
+        assert!(d.contains(kind), "{d}");
+        assert!(!chat.to_string().contains("hf_abcdefsecret"), "{chat}");
     }
 }

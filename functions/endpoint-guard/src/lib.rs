@@ -29,15 +29,17 @@ use idle::{assess, planned_action, recreate_command, worst_first, Action, IdleEn
 use lambda_runtime::{Error, LambdaEvent};
 use overrides::Overrides;
 use ports::{Alarms, DeleteOutcome, Endpoints, Metrics, Series};
+use sagewatch::chat::{self, ChatMessage};
 use sagewatch::config::Common;
 use sagewatch::emf::{MetricRecord, Unit};
 use sagewatch::env::Env;
 use sagewatch::error::{AwsError, ConfigError, RetryableFailure};
 use sagewatch::events::{Detail, SageMakerEvent};
 use sagewatch::instance_types;
-use sagewatch::notify::{Notification, Notifier};
+use sagewatch::notify::{publish_chat, Notification, Notifier};
 use sagewatch::output::Sink;
 use sagewatch::status::Status;
+use sagewatch::sweep::{self, Bound};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -66,6 +68,8 @@ pub struct Config {
     /// USD per instance-hour by instance type, for the estimated cost.
     pub prices: BTreeMap<String, f64>,
     pub region: String,
+    /// SAGEWATCH_CHAT_TOPIC_ARN: where the chat rendering of the digest goes (optional).
+    pub chat_topic_arn: Option<String>,
     /// Endpoints modified within it are re-synced by the reconciliation.
     pub reconcile_lookback: Duration,
     /// Endpoints synced or cleaned per reconciliation run; the rest wait for the next.
@@ -130,6 +134,9 @@ impl Config {
             kill_switch: env.flag("SAGEWATCH_KILL_SWITCH", false)?,
             prices,
             region: env.or("AWS_REGION", "us-east-1"),
+            chat_topic_arn: env
+                .optional("SAGEWATCH_CHAT_TOPIC_ARN")
+                .filter(|a| !a.trim().is_empty()),
             reconcile_lookback: Duration::hours(
                 i64::try_from(env.positive("SAGEWATCH_RECONCILE_LOOKBACK_HOURS", 3)?)
                     .ok()
@@ -162,6 +169,7 @@ impl Config {
             kill_switch: false,
             prices: BTreeMap::new(),
             region: "us-east-1".into(),
+            chat_topic_arn: None,
             reconcile_lookback: Duration::hours(3),
             reconcile_max_endpoints: 50,
         }
@@ -173,6 +181,9 @@ pub struct Guard<E, A, M, N, S> {
     pub alarms: A,
     pub metrics: M,
     pub notifier: N,
+    /// The optional chat topic (SAGEWATCH_CHAT_TOPIC_ARN): the idle digest as an AWS chat
+    /// custom notification.
+    pub chat: Option<N>,
     pub sink: S,
     pub config: Config,
 }
@@ -497,20 +508,24 @@ impl<E: Endpoints, A: Alarms, M: Metrics, N: Notifier, S: Sink> Guard<E, A, M, N
             self.count_reconciled(&endpoint, "Deleting");
             run.removed.insert(endpoint, names);
         }
-        let mut m = MetricRecord::new(self.config.common.metrics_namespace.clone(), now);
-        m.dimension("Function", FUNCTION)
-            .dimension_set(&["Function"])
-            .metric("ReconcileDeferred", run.deferred as f64, Unit::Count)
-            .property("sagewatch_event", "reconcile_run")
-            .property("listed", run.listed)
-            .property("alarms", run.alarms)
-            .property(
-                "reconciled",
-                run.synced.iter().filter(|s| s.changed()).count() + run.removed.len(),
-            )
-            .property("kept", &run.kept);
-        self.sink.write(m.render_logged());
+        info!(
+            sagewatch_event = "reconcile_run",
+            listed = run.listed,
+            alarms = run.alarms,
+            reconciled = run.synced.iter().filter(|s| s.changed()).count() + run.removed.len(),
+            kept = run.kept.len(),
+            deferred = run.deferred,
+            "reconciliation done"
+        );
         if run.deferred > 0 {
+            // The same metric as the job sweep's, so one dashboard widget shows both.
+            let m = sweep::bound_reached(
+                &self.config.common.metrics_namespace,
+                now,
+                FUNCTION,
+                Bound::Jobs,
+            );
+            self.sink.write(m.render_logged());
             warn!(
                 deferred = run.deferred,
                 "reconciliation bound reached; the rest waits for the next run"
@@ -616,6 +631,14 @@ impl<E: Endpoints, A: Alarms, M: Metrics, N: Notifier, S: Sink> Guard<E, A, M, N
                 .publish(&self.digest(&idle, now))
                 .await
                 .map_err(retry)?;
+            publish_chat(
+                self.chat.as_ref(),
+                &self.chat_digest(&idle),
+                &self.sink,
+                &self.config.common.metrics_namespace,
+                FUNCTION,
+            )
+            .await;
         }
         Ok(IdleRun {
             checked: views.len(),
@@ -658,30 +681,81 @@ impl<E: Endpoints, A: Alarms, M: Metrics, N: Notifier, S: Sink> Guard<E, A, M, N
             "{} SageMaker endpoint(s) had no invocation in the last {hours} h (worst first):\n",
             idle.len()
         );
-        for e in idle {
-            let cost = e
-                .estimated_cost
-                .map(|c| format!(", about {c:.2} USD"))
-                .unwrap_or_default();
-            text.push_str(&format!(
-                "\n- {}: {} — {:.1} instance-hours{cost}; action: {}",
-                e.endpoint,
-                e.instances.join(", "),
-                e.instance_hours,
-                serde_json::to_value(e.action)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default()
-            ));
-            if let Some(cmd) = &e.recreate {
-                text.push_str(&format!("\n  recreate: {cmd}"));
-            }
+        for line in digest_lines(idle) {
+            text.push_str(&format!("\n- {line}"));
         }
         Notification::new(
-            &format!("sagewatch: {} idle SageMaker endpoint(s)", idle.len()),
+            &digest_subject(idle),
             text,
             json!({"sagewatch_event": "idle_digest", "at": now.to_rfc3339(), "lookback_hours": hours, "idle": idle}),
         )
         .attribute("decision", "idle_endpoints")
     }
+
+    /// The digest for the chat topic (the shared custom-notification rendering): one thread
+    /// per account and region, so each hour's digest lands under the previous one.
+    fn chat_digest(&self, idle: &[IdleEndpoint]) -> Notification {
+        let hours = self.config.lookback.num_hours();
+        let account = self
+            .config
+            .common
+            .home_account
+            .as_deref()
+            .unwrap_or("unknown");
+        let mut description =
+            format!("No invocation in the last {hours} h on any variant (worst first):\n");
+        for line in digest_lines(idle) {
+            description.push_str(&format!("\n• {line}"));
+        }
+        let mut message = ChatMessage::new(
+            &format!(":zzz: {} idle SageMaker endpoint(s)", idle.len()),
+            &description,
+        )
+        .next_step("Delete one you no longer need: `aws sagemaker delete-endpoint --endpoint-name <name>` (the config stays, so it can be recreated)")
+        .next_step("Or tag it `sagewatch:idle-action=delete`: endpoint-guard deletes it when dry-run is off")
+        .keyword("SageMaker")
+        .keyword("idle-endpoint")
+        .keyword(account)
+        .thread(format!("sagewatch-idle-{account}-{}", self.config.region))
+        .summary(digest_subject(idle))
+        .event_type("idle_endpoints");
+        for e in idle.iter().take(chat::MAX_ITEMS) {
+            message = message.resource(format!(
+                "arn:aws:sagemaker:{}:{account}:endpoint/{}",
+                self.config.region,
+                e.endpoint.to_lowercase()
+            ));
+        }
+        Notification::chat(&digest_subject(idle), &message).attribute("decision", "idle_endpoints")
+    }
+}
+
+fn digest_subject(idle: &[IdleEndpoint]) -> String {
+    format!("sagewatch: {} idle SageMaker endpoint(s)", idle.len())
+}
+
+/// One line per idle endpoint, shared by the e-mail digest and the chat notice.
+fn digest_lines(idle: &[IdleEndpoint]) -> Vec<String> {
+    idle.iter()
+        .map(|e| {
+            let cost = e
+                .estimated_cost
+                .map(|c| format!(", about {c:.2} USD"))
+                .unwrap_or_default();
+            let action = serde_json::to_value(e.action)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let mut line = format!(
+                "{}: {} — {:.1} instance-hours{cost}; action: {action}",
+                e.endpoint,
+                e.instances.join(", "),
+                e.instance_hours,
+            );
+            if let Some(cmd) = &e.recreate {
+                line.push_str(&format!("\n  recreate: {cmd}"));
+            }
+            line
+        })
+        .collect()
 }

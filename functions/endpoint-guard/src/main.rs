@@ -13,11 +13,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env(&Env)?;
     let aws = load_aws_config().await;
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&aws);
+    let sns = aws_sdk_sns::Client::new(&aws);
     let guard = Guard {
         endpoints: SageMakerEndpoints::new(aws_sdk_sagemaker::Client::new(&aws)),
         alarms: CloudWatch::new(cloudwatch.clone()),
         metrics: CloudWatch::new(cloudwatch),
-        notifier: SnsNotifier::new(aws_sdk_sns::Client::new(&aws), &config.alerts_topic_arn),
+        notifier: SnsNotifier::new(sns.clone(), &config.alerts_topic_arn),
+        chat: config
+            .chat_topic_arn
+            .as_ref()
+            .map(|arn| SnsNotifier::new(sns.clone(), arn)),
         sink: StdoutSink,
         config,
     };

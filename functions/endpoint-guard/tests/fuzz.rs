@@ -108,6 +108,7 @@ fn check(payload: Value) -> Result<(), TestCaseError> {
         alarms: &fake,
         metrics: &fake,
         notifier: MemoryNotifier::default(),
+        chat: None,
         sink: MemorySink::default(),
         config,
     };

@@ -122,6 +122,7 @@ fn guard(
         alarms: fake,
         metrics: fake,
         notifier: MemoryNotifier::default(),
+        chat: None,
         sink: MemorySink::default(),
         config,
     }
@@ -268,4 +269,60 @@ async fn reconcile_gives_an_unalarmed_endpoint_its_alarms_and_counts_it() {
     };
     let g = guard(&throttled, |_| {});
     assert!(run(&g, json!({"action": "reconcile"})).await.is_err());
+}
+
+#[tokio::test]
+async fn the_idle_digest_also_goes_to_chat_as_a_custom_notification_best_effort() {
+    let fake = Fake::default();
+    let mut g = guard(&fake, |c| {
+        c.common.home_account = Some("123456789012".into())
+    });
+    g.chat = Some(MemoryNotifier::default());
+    let Summary::Idle(r) = run(&g, sample("endpoint-guard-idle-check.json"))
+        .await
+        .unwrap()
+    else {
+        panic!("not an idle run")
+    };
+    assert_eq!(r.idle.len(), 1);
+    assert_eq!(g.notifier.sent().len(), 1, "the e-mail/JSON digest");
+    let chat = g.chat.as_ref().unwrap().sent();
+    assert_eq!(chat.len(), 1);
+    let doc = &chat[0].report;
+    sagewatch::chat::check(doc).unwrap_or_else(|e| panic!("{e}: {doc}"));
+    assert_eq!(
+        doc["content"]["title"],
+        json!(":zzz: 1 idle SageMaker endpoint(s)")
+    );
+    let description = doc["content"]["description"].as_str().unwrap();
+    assert!(description.contains("old: ml.m5.xlarge"), "{description}");
+    assert_eq!(
+        doc["metadata"]["threadId"],
+        json!("sagewatch-idle-123456789012-us-east-1")
+    );
+    assert_eq!(
+        doc["metadata"]["relatedResources"],
+        json!(["arn:aws:sagemaker:us-east-1:123456789012:endpoint/old"])
+    );
+
+    // The chat topic failing does not fail the run (the digest went out): counted.
+    let fake = Fake::default();
+    let mut g = guard(&fake, |_| {});
+    let chat = MemoryNotifier::default();
+    chat.fail_next(AwsError::new(
+        "Publish",
+        ErrorKind::Throttled,
+        "Throttling",
+        "slow down",
+    ));
+    g.chat = Some(chat);
+    assert!(run(&g, sample("endpoint-guard-idle-check.json"))
+        .await
+        .is_ok());
+    assert_eq!(g.notifier.sent().len(), 1);
+    assert!(g
+        .sink
+        .json()
+        .iter()
+        .any(|l| l["ChatNoticeFailures"] == json!(1.0)));
 }

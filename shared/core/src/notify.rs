@@ -2,7 +2,11 @@
 //! with `MessageStructure=json` so e-mail subscribers get the text and queues, Lambda and
 //! HTTPS subscribers get the JSON. Message attributes let teams filter subscriptions.
 
+use crate::chat::ChatMessage;
+use crate::emf::{MetricRecord, Unit};
 use crate::error::AwsError;
+use crate::output::Sink;
+use chrono::Utc;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -85,6 +89,43 @@ impl Notification {
             "https": report,
         })
         .to_string()
+    }
+}
+
+impl Notification {
+    /// A notice for the chat topic: the AWS chat integration subscribes over HTTPS and shows
+    /// the message only when it is a custom notification ([`crate::chat`]), so that JSON is
+    /// what every protocol gets (`default` and e-mail as its text).
+    pub fn chat(subject: &str, message: &ChatMessage) -> Self {
+        let json = message.to_json();
+        Notification::new(subject, json.to_string(), json)
+    }
+}
+
+/// Publishes to the optional chat topic, best effort, after the main notice went out: a
+/// failure is logged and counted (`ChatNoticeFailures` by [Function]) and never fails the
+/// invocation, since a retry would repeat the main notice. `true` when it was published.
+pub async fn publish_chat<N: Notifier, S: Sink>(
+    chat: Option<&N>,
+    note: &Notification,
+    sink: &S,
+    namespace: &str,
+    function: &str,
+) -> bool {
+    let Some(chat) = chat else {
+        return false;
+    };
+    match chat.publish(note).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(function, error = %e, "chat notice not sent (the main notice was)");
+            let mut m = MetricRecord::new(namespace, Utc::now());
+            m.dimension("Function", function)
+                .dimension_set(&["Function"])
+                .metric("ChatNoticeFailures", 1.0, Unit::Count);
+            sink.write(m.render_logged());
+            false
+        }
     }
 }
 
@@ -191,6 +232,36 @@ mod tests {
         let sqs: Value = serde_json::from_str(m["sqs"].as_str().unwrap()).unwrap();
         assert_eq!(sqs["a"], 1);
         assert_eq!(n.attributes.len(), 1);
+    }
+
+    #[test]
+    fn a_chat_notice_is_the_custom_notification_for_every_protocol() {
+        let n = Notification::chat("s", &ChatMessage::new("title", "why"));
+        let m: Value = serde_json::from_str(&n.sns_message()).unwrap();
+        for protocol in ["default", "https", "sqs"] {
+            let doc: Value = serde_json::from_str(m[protocol].as_str().unwrap()).unwrap();
+            crate::chat::check(&doc).unwrap_or_else(|e| panic!("{protocol}: {e}"));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_chat_notice_is_counted_not_raised() {
+        let chat = MemoryNotifier::default();
+        chat.fail_next(AwsError::new(
+            "Publish",
+            crate::error::ErrorKind::Throttled,
+            "Throttling",
+            "slow down",
+        ));
+        let sink = crate::output::MemorySink::default();
+        let note = Notification::chat("s", &ChatMessage::new("t", "d"));
+        let sent = publish_chat(Some(&chat), &note, &sink, "ns", "f").await;
+        assert!(!sent);
+        assert_eq!(sink.json()[0]["ChatNoticeFailures"], json!(1.0));
+        assert!(publish_chat(Some(&chat), &note, &sink, "ns", "f").await);
+        assert_eq!(chat.sent().len(), 1);
+        let none: Option<&MemoryNotifier> = None;
+        assert!(!publish_chat(none, &note, &sink, "ns", "f").await);
     }
 
     #[test]

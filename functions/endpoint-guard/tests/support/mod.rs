@@ -53,6 +53,7 @@ pub async fn fixture(tweak: impl FnOnce(&mut Config)) -> Fixture {
         alarms: CloudWatch::new(counted_cw.clone()),
         metrics: CloudWatch::new(counted_cw),
         notifier: SnsNotifier::new(counted_sns, inbox.topic_arn.clone()),
+        chat: None,
         sink: MemorySink::default(),
         config: cfg,
     };

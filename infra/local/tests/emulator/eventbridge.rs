@@ -23,7 +23,8 @@ use serde_json::{json, Value};
 /// What a rule is for. Rules of different templates that route alike share a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Route {
-    /// Failed jobs, jobs stopped at their time limit, failed endpoints -> failure-enricher.
+    /// Failed jobs, jobs stopped at their time limit, failed endpoints, failed pipeline
+    /// executions and tuning jobs with failed children -> failure-enricher.
     FailedJob,
     /// Every SageMaker state or status change -> event-augmenter (or the monitoring bus).
     StateChange,
@@ -33,9 +34,9 @@ enum Route {
     EndpointState,
     /// Endpoints InService -> endpoint-canary (post-deploy smoke test).
     CanaryInService,
-}
     /// Training jobs InProgress, Completed, Failed or Stopped -> overfit-guard (guard alarms).
     TrainingGuard,
+}
 use Route::{ApiCall, CanaryInService, EndpointState, FailedJob, StateChange, TrainingGuard};
 
 /// Every `AWS::Events::Rule` with an `EventPattern` in `infra/*.yaml`, and its route. A rule
@@ -46,8 +47,8 @@ const RULES: &[(&str, &str, Route)] = &[
     ("template.yaml", "ApiCallsRule", ApiCall),
     ("template.yaml", "EndpointStatesRule", EndpointState),
     ("template.yaml", "CanaryInServiceRule", CanaryInService),
-    (
     ("template.yaml", "TrainingJobGuardRule", TrainingGuard),
+    (
         "workload-account.yaml",
         "ForwardStateChangesRule",
         StateChange,
@@ -101,6 +102,20 @@ const SAMPLES: &[(&str, &[Route])] = &[
     ),
     ("model-package-state-change.json", &[StateChange]),
     ("pipeline-execution-status-change.json", &[StateChange]),
+    // failure-enricher: a failed pipeline execution, a failed tuning job, and one that
+    // completed with failed training jobs (the counters matched numerically).
+    (
+        "pipeline-execution-status-change-failed.json",
+        &[StateChange, FailedJob],
+    ),
+    (
+        "hyperparameter-tuning-job-state-change-failed.json",
+        &[StateChange, FailedJob],
+    ),
+    (
+        "hyperparameter-tuning-job-state-change-failed-children.json",
+        &[StateChange, FailedJob],
+    ),
     ("pipeline-step-status-change.json", &[StateChange]),
     (
         "processing-job-state-change.json",
@@ -108,12 +123,13 @@ const SAMPLES: &[(&str, &[Route])] = &[
     ),
     (
         "training-job-state-change-doc-verbatim.json",
-        &[StateChange],
+        &[StateChange, TrainingGuard],
     ),
     (
         "training-job-state-change-failed.json",
-        &[StateChange, FailedJob],
+        &[StateChange, FailedJob, TrainingGuard],
     ),
+    // Stopping is not an end yet: overfit-guard waits for Stopped.
     ("training-job-state-change-stopping.json", &[StateChange]),
     (
         "training-job-state-change.json",
@@ -138,13 +154,13 @@ const SAMPLES: &[(&str, &[Route])] = &[
     // Variants (see VARIANTS).
     ("processing-job-state-change.json#Completed", &[StateChange]),
     ("transform-job-state-change.json#Completed", &[StateChange]),
+    // A failed tuning job is failure-enricher's too.
     (
         "hyperparameter-tuning-job-state-change.json#Failed",
-        &[StateChange, TrainingGuard],
+        &[StateChange, FailedJob],
     ),
     ("cloudtrail-api-call.json#readOnly", &[]),
     ("cloudtrail-api-call.json#dataEvent", &[]),
-    // Stopping is not an end yet: overfit-guard waits for Stopped.
     ("cloudtrail-api-call.json#s3", &[]),
     ("training-job-state-change-failed.json#custom-source", &[]),
     // Planted secrets, for the archive test (routed like their base).
@@ -158,7 +174,7 @@ const SAMPLES: &[(&str, &[Route])] = &[
     ),
     (
         "processing-job-state-change.json#secret-environment",
-        &[StateChange, FailedJob, TrainingGuard],
+        &[StateChange, FailedJob],
     ),
     ("cloudtrail-api-call-error.json#secret-request", &[ApiCall]),
     ("cloudtrail-api-call-error.json#secret-message", &[ApiCall]),
@@ -190,7 +206,7 @@ fn variants() -> Vec<(&'static str, &'static str, &'static str, Value)> {
             "/detail/TransformJobStatus",
             json!("Completed"),
         ),
-        // Failed, but not a job type failure-enricher handles.
+        // Failed: failure-enricher reports tuning jobs too (issue #14).
         (
             "hyperparameter-tuning-job-state-change.json#Failed",
             "hyperparameter-tuning-job-state-change.json",

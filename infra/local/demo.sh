@@ -78,8 +78,10 @@ import json, sys
 doc = json.load(sys.stdin)
 report = doc.get("report") if isinstance(doc, dict) else None
 if report:
-    keep = ["job_type", "job_name", "category", "confidence", "hint", "signature", "evidence",
-            "log_streams_read", "log_bytes_read", "hyperparameters"]
+    keep = ["resource_type", "job_type", "job_name", "endpoint_name", "pipeline_name", "failed_step",
+            "tuning_job_name", "category", "confidence", "hint", "signature", "evidence",
+            "log_streams_read", "log_bytes_read", "hyperparameters", "training_job_counts",
+            "failed_children_sampled"]
     doc["report"] = {k: report[k] for k in keep if k in report}
 print(json.dumps(doc, indent=2))
 '
@@ -93,6 +95,9 @@ invoke failure-enricher events/training-job-state-change-failed.json "failure-en
 invoke failure-enricher events/transform-job-state-change.json "failure-enricher: a batch transform job failed with 'See job logs' - the logs say why"
 invoke failure-enricher events/failure-direct-invoke.json "failure-enricher: on-demand triage of a job by name (direct invocation)"
 invoke failure-enricher events/training-job-state-change-max-runtime.json "failure-enricher: a training job hit MaxRuntimeInSeconds (Stopped, a timeout) - how long against its limit?"
+invoke failure-enricher events/endpoint-state-change-failed.json "failure-enricher: endpoint SagewatchDemoEndpoint failed to deploy - DescribeEndpoint + its instance's log"
+invoke failure-enricher events/pipeline-execution-status-change-failed.json "failure-enricher: a pipeline execution failed in its Train step - one report, with the training job's"
+invoke failure-enricher events/hyperparameter-tuning-job-state-change-failed.json "failure-enricher: a tuning job whose 50 training jobs failed - the most common reason (5 described)"
 
 invoke event-augmenter "$GPU_SAMPLE" "event-augmenter: a 2-host GPU training job completed (host utilisation from CloudWatch; algo-2 has no GPU data)"
 invoke event-augmenter "$GPU_SAMPLE" "event-augmenter: EventBridge delivers the same event again (counted once: nothing emitted)"

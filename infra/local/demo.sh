@@ -48,6 +48,7 @@ SAGEWATCH_HOME_ACCOUNT=123456789012
 # emulator: overfit-guard's DescribeAlarms check (on in infra/template.yaml) would call them
 # forged. The emulator tests cover that check against real alarms.
 SAGEWATCH_CONFIRM_ALARMS=false
+SAGEWATCH_GUARD_ALARM_TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:sagewatch-demo-alarms
 $(cat "$WORK/seed.env")
 ENV
 
@@ -109,6 +110,8 @@ invoke endpoint-canary events/endpoint-canary-schedule.json "endpoint-canary: tw
 
 # endpoint-guard: alarms follow a 2-variant endpoint; an idle check and its digest.
 bash infra/local/demo_guard.sh "$ENDPOINT" "$INVOKE_PORT"
+# overfit-guard: guard alarms follow an opted-in GPU training job from start to end.
+bash infra/local/demo_job_alarms.sh "$ENDPOINT" "$INVOKE_PORT"
 
 step "What the functions did"
 "$PY" infra/local/demo_scenario.py show "$ENDPOINT"

@@ -17,8 +17,8 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// The rules, in table order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
+/// Serialized as its tag key (`overfit`, `loss-not-decreasing`, `stall`, `low-gpu`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Rule {
     Overfit,
     LossNotDecreasing,
@@ -99,6 +99,12 @@ pub const RULES: &[RuleDef] = &[
         after_warmup: true,
     },
 ];
+
+impl Serialize for Rule {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.key())
+    }
+}
 
 impl Rule {
     pub fn def(self) -> &'static RuleDef {

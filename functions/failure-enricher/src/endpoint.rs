@@ -6,7 +6,6 @@ use crate::report::{LogsRead, Report};
 use crate::request::Via;
 use chrono::{DateTime, Utc};
 use sagewatch::classify::Classification;
-use sagewatch::redact::redact_json;
 use sagewatch::status::Status;
 use sagewatch::target::partition_of_region;
 use serde_json::{json, Value};
@@ -113,7 +112,7 @@ pub fn build(
     if let Value::Object(map) = &mut doc {
         map.retain(|_, v| !v.is_null());
     }
-    redact_json(&mut doc);
+    crate::report::redact_report(&mut doc, sagewatch::redact::redact_json);
     let verb = if outcome == "rolled_back" {
         "update rolled back"
     } else {

@@ -7,7 +7,6 @@ use crate::request::Via;
 use chrono::{DateTime, Utc};
 use sagewatch::classify::Classification;
 use sagewatch::events::JobType;
-use sagewatch::redact::redact_json;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 
@@ -158,7 +157,7 @@ pub fn build(
     if let Value::Object(map) = &mut doc {
         map.retain(|_, v| !v.is_null());
     }
-    redact_json(&mut doc);
+    crate::report::redact_report(&mut doc, sagewatch::redact::redact_json);
     let subject = match first {
         Some(f) => format!(
             "Pipeline {} failed at step {}: {}",

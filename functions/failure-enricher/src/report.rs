@@ -85,10 +85,13 @@ pub fn build(request: &Request, job: &JobFacts, logs: &LogsRead, c: &Classificat
     if let Value::Object(map) = &mut doc {
         map.retain(|_, v| !v.is_null());
     }
-    redact_json(&mut doc);
     // The job's own secret values (secret-named hyperparameters and environment) wherever
     // they appear, even bare: a traceback quoting a password has no `password=` before it.
-    KnownSecrets::from_maps([&job.parameters]).redact_json(&mut doc);
+    let known = KnownSecrets::from_maps([&job.parameters]);
+    redact_report(&mut doc, |d| {
+        redact_json(d);
+        known.redact_json(d);
+    });
     let verb = if request.timeout.is_some() {
         "stopped by its time limit"
     } else {
@@ -100,6 +103,37 @@ pub fn build(request: &Request, job: &JobFacts, logs: &LogsRead, c: &Classificat
         json: doc,
         subject,
         text,
+    }
+}
+
+/// Where a report's `signature` waits while the report is redacted.
+const SIGNATURE_IN_REDACTION: &str = "sagewatch_decisive_line";
+
+/// Redacts a report document with `redact`. `signature` names a secret to the shared
+/// redaction (URL signatures), but a report's `signature` is the classifier's masked decisive
+/// line: it is redacted as text like every other value, under another name, then named back
+/// (at every depth: a pipeline report holds job reports, a tuning report signature groups).
+/// A report without a signature has no hash either: nothing to rename.
+pub fn redact_report(doc: &mut Value, redact: impl FnOnce(&mut Value)) {
+    rename_keys(doc, "signature", SIGNATURE_IN_REDACTION);
+    redact(doc);
+    rename_keys(doc, SIGNATURE_IN_REDACTION, "signature");
+}
+
+fn rename_keys(v: &mut Value, from: &str, to: &str) {
+    match v {
+        Value::Object(map) => {
+            // Only the classifier's: an object that has its hash beside it (a hyperparameter
+            // named `signature` stays a secret name).
+            if map.contains_key("signature_hash") {
+                if let Some(x) = map.remove(from) {
+                    map.insert(to.to_owned(), x);
+                }
+            }
+            map.values_mut().for_each(|x| rename_keys(x, from, to));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|x| rename_keys(x, from, to)),
+        _ => {}
     }
 }
 

@@ -8,7 +8,6 @@ use crate::report::{self, Report};
 use crate::request::Via;
 use chrono::{DateTime, Utc};
 use sagewatch::classify::{classify, lines_from_text, Classification};
-use sagewatch::redact::redact_json;
 use sagewatch::status::Status;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -198,7 +197,7 @@ pub fn build(
     if let Value::Object(map) = &mut doc {
         map.retain(|_, v| !v.is_null());
     }
-    redact_json(&mut doc);
+    crate::report::redact_report(&mut doc, sagewatch::redact::redact_json);
     let verb = if t.status.as_deref() == Some("Failed") {
         "failed"
     } else {

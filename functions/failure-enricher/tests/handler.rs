@@ -999,6 +999,13 @@ async fn a_failed_pipeline_is_one_report_with_its_failed_steps_and_the_job_repor
         steps[0]["job_report"]["hyperparameters"]["hf_token"],
         "[REDACTED]"
     );
+    // The classifier's signature survives the redaction (`signature` is also a secret name)
+    // at the top and in the nested job report, masked, not blanked.
+    for sig in [&report["signature"], &steps[0]["job_report"]["signature"]] {
+        let sig = sig.as_str().unwrap();
+        assert!(sig.contains("OutOfMemoryError"), "{sig}");
+        assert_ne!(sig, "[REDACTED]");
+    }
     assert_eq!(steps[1]["step_name"], "Gate");
     assert!(steps[1].get("job_report").is_none());
     assert!(!report.to_string().contains("hf_abcdefsecret"));
@@ -1140,6 +1147,12 @@ async fn a_tuning_job_whose_children_failed_for_one_reason_says_so_with_bounded_
     assert_eq!(report["failed_training_jobs"], 50);
     assert_eq!(report["signatures"][0]["count"], 47);
     assert_eq!(report["signatures"][1]["count"], 3);
+    assert!(
+        report["signatures"][0]["signature"]
+            .as_str()
+            .is_some_and(|s| s.contains("CUDA out of memory")),
+        "{report:#}"
+    );
     let sampled = report["failed_children_sampled"].as_array().unwrap();
     assert_eq!(sampled.len(), failure_enricher::tuning::MAX_DESCRIBED);
     assert_eq!(

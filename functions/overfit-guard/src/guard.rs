@@ -15,8 +15,8 @@
 //! permanent ones are logged, counted and reported.
 
 use crate::guard_alarms::{
-    alarm_name, alarms_for, parse_alarm_name, parse_rules, selection, GuardAlarm, GuardSettings,
-    JobFacts, Rule, Skipped, DEFAULT_TRAIN_PATTERN, DEFAULT_VALIDATION_PATTERN,
+    alarms_for, parse_alarm_name, parse_rules, selection, GuardAlarm, GuardSettings, JobFacts,
+    Rule, Skipped, DEFAULT_TRAIN_PATTERN, DEFAULT_VALIDATION_PATTERN,
 };
 use crate::ports::{Guarding, ListedAlarm, Target, TrainingJobs};
 use crate::Guard;
@@ -671,11 +671,6 @@ fn valid_job_name(name: &str) -> bool {
     (1..=63).contains(&b.len())
         && b[0].is_ascii_alphanumeric()
         && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
-}
-
-/// The alarm name the guard gives a job's rule (re-exported for tests and the demo).
-pub fn guard_alarm_name(settings: &GuardSettings, job: &str, rule: Rule) -> String {
-    alarm_name(&settings.prefix, job, rule)
 }
 
 #[cfg(test)]

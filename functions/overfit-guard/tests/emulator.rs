@@ -991,3 +991,58 @@ async fn a_diverging_job_is_stopped_by_its_overfit_alarm_with_the_rule_named() {
     // DescribeAlarms (confirmation), Search, StopTrainingJob, AddTags, Publish, AddTags.
     assert_eq!(f.calls.total(), 6, "{:?}", f.calls.counts());
 }
+
+#[tokio::test]
+async fn the_sweep_removes_the_alarms_of_a_job_whose_end_event_was_lost() {
+    let mut f = fixture(Policy::default()).await;
+    let topic = Inbox::new(&f.emu.sdk_config().await, "guard-alarms").await;
+    let prefix = f.guard_on(&topic.topic_arn);
+    let lost = unique_name("lost-end");
+    let running = unique_name("running");
+    for job in [&lost, &running] {
+        f.seed_guarded(job, "ml.g5.12xlarge", 1, guard_tags()).await;
+        f.invoke(state_change(job, "InProgress", guard_tag_map()))
+            .await;
+    }
+    assert_eq!(f.alarms_under(&prefix).await.len(), 6);
+    // The job ends; its Completed event never arrives.
+    f.emu
+        .seed_job(
+            JobKind::Training,
+            &lost,
+            json!({"TrainingJobStatus": "Completed"}),
+        )
+        .await;
+    f.calls.reset();
+    let s = f.invoke(json!({"action": "guard-sweep"})).await;
+    let run = s.sweep.expect("sweep");
+    assert_eq!(run.jobs_checked, 2, "{run:?}");
+    assert_eq!(run.deleted.len(), 3, "{run:?}");
+    assert!(run.deleted.iter().all(|n| n.contains(&lost)));
+    assert!(run.created.is_empty(), "the running job has all its alarms");
+    let counts = f.calls.counts();
+    // One DescribeAlarms for the prefix, DescribeTrainingJob per job, the tags of each alarm,
+    // one DeleteAlarms.
+    assert_eq!(counts.get("DescribeAlarms"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("DescribeTrainingJob"), Some(&2), "{counts:?}");
+    assert_eq!(counts.get("ListTagsForResource"), Some(&6), "{counts:?}");
+    assert_eq!(counts.get("DeleteAlarms"), Some(&1), "{counts:?}");
+    let left: Vec<String> = f
+        .alarms_under(&prefix)
+        .await
+        .iter()
+        .filter_map(|a| a.alarm_name().map(str::to_owned))
+        .collect();
+    assert_eq!(left.len(), 3);
+    assert!(left.iter().all(|n| n.contains(&running)), "{left:?}");
+    // A second run deletes nothing.
+    let again = f
+        .invoke(json!({"action": "guard-sweep"}))
+        .await
+        .sweep
+        .expect("sweep");
+    assert!(
+        again.deleted.is_empty() && again.created.is_empty(),
+        "{again:?}"
+    );
+}

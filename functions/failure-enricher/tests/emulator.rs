@@ -908,3 +908,38 @@ async fn a_tuning_job_with_failed_children_reports_the_most_common_signature_bou
     assert!(matches!(again, Outcome::Duplicate { .. }), "{again:?}");
     assert_eq!(f.inbox.drain().await.len(), 1);
 }
+
+/// The chat topic through real SNS: the report goes to the alerts topic, the custom
+/// notification to the chat topic, each once; the notification has the chat shape.
+#[tokio::test]
+async fn a_report_also_reaches_the_chat_topic_as_a_custom_notification() {
+    let f = fixture().await;
+    let config = f.emu.sdk_config().await;
+    let chat_inbox = Inbox::new(&config, "chat").await;
+    let name = unique_name("epchat");
+    seed_endpoint(
+        &f,
+        &name,
+        json!({"EndpointStatus": "Failed", "FailureReason": "The primary container for production variant AllTraffic did not pass the ping health check."}),
+    )
+    .await;
+    let mut e = f.enricher(NoClaims);
+    e.chat = Some(SnsNotifier::new(
+        sns::Client::new(&config),
+        chat_inbox.topic_arn.clone(),
+    ));
+    let out = invoke(&e, json!({"endpoint_name": name})).await.unwrap();
+    assert!(matches!(out, Outcome::Reported { .. }), "{out:?}");
+    assert_eq!(f.inbox.drain().await.len(), 1);
+    let chat = chat_inbox.drain().await;
+    assert_eq!(chat.len(), 1);
+    sagewatch::chat::check(&chat[0].body).unwrap_or_else(|err| panic!("{err}: {}", chat[0].body));
+    assert_eq!(
+        chat[0].body["metadata"]["threadId"],
+        format!("sagewatch/Endpoint/{ACCOUNT_ID}/{name}")
+    );
+    assert_eq!(
+        chat[0].attributes.get("resource_type").map(String::as_str),
+        Some("Endpoint")
+    );
+}

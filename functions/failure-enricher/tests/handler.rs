@@ -1239,3 +1239,49 @@ async fn pipeline_and_tuning_reports_render_valid_chat_notices() {
         assert!(!chat.to_string().contains("hf_abcdefsecret"), "{chat}");
     }
 }
+
+/// With a chat topic, each report goes there a second time as the chat custom notification
+/// (the message body is the notification JSON); a failed chat publish is counted, and the
+/// report still counts as sent (no retry that would send it twice).
+#[tokio::test]
+async fn the_chat_topic_gets_each_report_as_a_custom_notification_best_effort() {
+    let mut e = enricher(failed_pipeline(), pipeline_logs());
+    e.chat = Some(MemoryNotifier::default());
+    let out = run(&e, sample("pipeline-execution-status-change-failed.json"))
+        .await
+        .unwrap();
+    assert!(matches!(out, Outcome::Reported { .. }), "{out:?}");
+    let chat = e.chat.as_ref().unwrap().sent();
+    assert_eq!(chat.len(), 1);
+    let body: Value = serde_json::from_str(&chat[0].text).unwrap();
+    sagewatch::chat::check(&body).unwrap();
+    assert_eq!(body, chat[0].report, "the body is the notification itself");
+    assert_eq!(
+        body["content"]["title"],
+        e.notifier.sent()[0].subject.as_str()
+    );
+    assert_eq!(chat[0].attributes["resource_type"], "PipelineExecution");
+
+    // The chat topic refuses: the report went out, the claim is done, the failure counted.
+    let mut e = enricher(failed_pipeline(), pipeline_logs());
+    let chat = MemoryNotifier::default();
+    chat.fail_next(aws_error("Publish", ErrorKind::AccessDenied));
+    e.chat = Some(chat);
+    let event = sample("pipeline-execution-status-change-failed.json");
+    assert!(matches!(
+        run(&e, event.clone()).await.unwrap(),
+        Outcome::Reported { .. }
+    ));
+    assert_eq!(e.notifier.sent().len(), 1);
+    assert!(e.chat.as_ref().unwrap().sent().is_empty());
+    let counted = e
+        .sink
+        .json()
+        .iter()
+        .any(|d| d.get("ChatNoticeFailures") == Some(&json!(1.0)));
+    assert!(counted, "{:?}", e.sink.json());
+    assert!(matches!(
+        run(&e, event).await.unwrap(),
+        Outcome::Duplicate { .. }
+    ));
+}

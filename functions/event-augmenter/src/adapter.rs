@@ -3,7 +3,7 @@
 //! the claim table read beside the shared claim store ([`TableClaims`]: the claims are
 //! `sagewatch_aws::claims::DynamoClaims`, plus one GetItem).
 
-use crate::ports::{ClaimReader, Jobs, ListPage, ListRequest};
+use crate::ports::{ClaimReader, EventBus, Jobs, ListPage, ListRequest};
 use crate::ports::{
     DiscoveredHosts, HostDiscovery, HostMetrics, MetricRequest, MetricValues, QUERY_STAT,
 };
@@ -20,7 +20,7 @@ use sagewatch::claims::{schema, Claim, ClaimItem, ClaimStore, Claimed};
 use sagewatch::error::{AwsError, ErrorKind};
 use sagewatch::events::JobType;
 use sagewatch::status::Status;
-use sagewatch::sweep::{JobView, Listed, Resources};
+use sagewatch::sweep::{JobView, Listed, Reemitted, Resources};
 use sagewatch::target::Target;
 use sagewatch_aws::claims::{parse_item, DynamoClaims};
 use sagewatch_aws::error::{from_sdk, safe_text};
@@ -638,5 +638,61 @@ mod tests {
         assert!(e.is_retryable(), "{e}");
         assert_eq!(e.code, "InternalError");
         assert!(e.message.contains("h0_m2"), "{e}");
+    }
+}
+
+/// The sweep's re-emission: one PutEvents entry per lost state change, on the configured bus
+/// of the function's own account (the rules there route it as they would SageMaker's).
+/// Without a bus (SAGEWATCH_SWEEP_EVENT_BUS unset) nothing is put.
+pub struct EventBridgeBus {
+    client: aws_sdk_eventbridge::Client,
+    bus: Option<String>,
+}
+
+impl EventBridgeBus {
+    pub fn new(client: aws_sdk_eventbridge::Client, bus: Option<String>) -> Self {
+        EventBridgeBus { client, bus }
+    }
+}
+
+impl EventBus for EventBridgeBus {
+    async fn put(&self, event: &Reemitted) -> Result<(), AwsError> {
+        let Some(bus) = &self.bus else {
+            return Ok(());
+        };
+        let mut entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .event_bus_name(bus)
+            .source(event.source)
+            .detail_type(event.detail_type)
+            .detail(event.detail.to_string())
+            .set_resources(Some(event.resources.clone()));
+        if let Some(t) = event.time {
+            entry = entry.time(SmithyTime::from_millis(t.timestamp_millis()));
+        }
+        let out = self
+            .client
+            .put_events()
+            .entries(entry.build())
+            .send()
+            .await
+            .map_err(|e| from_sdk("PutEvents", &e))?;
+        // PutEvents answers 200 with per-entry failures (throttling, internal errors):
+        // the entry was not put; the sweep retries it next time (the job stays unclaimed).
+        if out.failed_entry_count() > 0 {
+            let failed = out.entries().iter().find(|e| e.error_code().is_some());
+            let code = failed
+                .and_then(|e| e.error_code())
+                .unwrap_or("InternalFailure");
+            let message = failed
+                .and_then(|e| e.error_message())
+                .unwrap_or("an entry failed");
+            // The entry's code says transient (throttling, internal) or not, as a call's would.
+            let kind = match sagewatch_aws::error::kind_of(code, message, None) {
+                ErrorKind::Other => ErrorKind::Unavailable,
+                k => k,
+            };
+            return Err(AwsError::new("PutEvents", kind, code, safe_text(message)));
+        }
+        Ok(())
     }
 }

@@ -79,7 +79,7 @@ pub fn audit_reason(event_name: &str, error_code: Option<&str>) -> Option<&'stat
         .map(|(_, reason)| *reason)
 }
 
-impl<D: ClaimStore, M: HostMetrics, S: Sink, J> Augmenter<D, M, S, J> {
+impl<D: ClaimStore, M: HostMetrics, S: Sink, J, B> Augmenter<D, M, S, J, B> {
     pub(crate) async fn api_call(
         &self,
         event: &SageMakerEvent,

@@ -20,6 +20,9 @@ pub struct Config {
     pub report_tag_keys: Vec<String>,
     /// The sweep: look-back, settle time, bounds, accounts (`SAGEWATCH_SWEEP_*`).
     pub sweep: Settings,
+    /// SAGEWATCH_SWEEP_EVENT_BUS: the bus the sweep re-emits lost state changes on (name or
+    /// ARN; unset: none are re-emitted).
+    pub sweep_event_bus: Option<String>,
 }
 
 impl Default for Config {
@@ -31,6 +34,7 @@ impl Default for Config {
             underutilized_percent: 20.0,
             report_tag_keys: Vec::new(),
             sweep: Settings::default(),
+            sweep_event_bus: None,
         }
     }
 }
@@ -72,6 +76,9 @@ impl Config {
             underutilized_percent: pct,
             report_tag_keys: env.list("SAGEWATCH_REPORT_TAG_KEYS"),
             sweep,
+            sweep_event_bus: env
+                .optional("SAGEWATCH_SWEEP_EVENT_BUS")
+                .filter(|b| !b.trim().is_empty()),
         })
     }
 }

@@ -113,7 +113,7 @@ pub(crate) fn job_key(
     )
 }
 
-impl<D: ClaimStore, M: HostMetrics, S: Sink, J> Augmenter<D, M, S, J> {
+impl<D: ClaimStore, M: HostMetrics, S: Sink, J, B> Augmenter<D, M, S, J, B> {
     pub(crate) async fn job(
         &self,
         event: &SageMakerEvent,

@@ -30,7 +30,7 @@ pub mod window;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Error, LambdaEvent};
-use ports::{ClaimReader, HostMetrics, Jobs, NoJobs, Sink};
+use ports::{ClaimReader, EventBus, HostMetrics, Jobs, NoBus, NoJobs, Sink};
 use sagewatch::claims::{Attempt, ClaimStore, Claimed, Mode};
 use sagewatch::error::{RetryLater, RetryableFailure};
 use sagewatch::events::{Detail, SageMakerEvent};
@@ -43,7 +43,7 @@ pub use config::Config;
 pub use reconcile::SweepSummary;
 pub use records::FUNCTION;
 
-pub struct Augmenter<D, M, S, J = NoJobs> {
+pub struct Augmenter<D, M, S, J = NoJobs, B = NoBus> {
     /// Counts each event once ([`Mode::Once`] claims in the shared table); the sweep also
     /// reads it ([`ClaimReader`]).
     pub dedupe: D,
@@ -51,6 +51,8 @@ pub struct Augmenter<D, M, S, J = NoJobs> {
     pub sink: S,
     /// SageMaker's job listings, for the sweep (`reconcile.rs`).
     pub jobs: J,
+    /// Where the sweep re-emits the state changes it found lost (`reconcile.rs`).
+    pub bus: B,
     pub config: Config,
 }
 
@@ -143,7 +145,9 @@ fn redacted(s: Option<&str>) -> Option<String> {
     s.map(|s| redact(s).into_owned())
 }
 
-impl<D: ClaimStore + ClaimReader, M: HostMetrics, S: Sink, J: Jobs> Augmenter<D, M, S, J> {
+impl<D: ClaimStore + ClaimReader, M: HostMetrics, S: Sink, J: Jobs, B: EventBus>
+    Augmenter<D, M, S, J, B>
+{
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Response, Error> {
         self.handle_at(event, Utc::now()).await
     }
@@ -200,7 +204,7 @@ fn region_of_arn(arn: &str) -> Option<String> {
     (!region.is_empty()).then(|| region.to_owned())
 }
 
-impl<D: ClaimStore, M: HostMetrics, S: Sink, J> Augmenter<D, M, S, J> {
+impl<D: ClaimStore, M: HostMetrics, S: Sink, J, B> Augmenter<D, M, S, J, B> {
     /// The event inputs: an SQS batch or one EventBridge event.
     async fn route(
         &self,

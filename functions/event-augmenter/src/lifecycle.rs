@@ -24,7 +24,7 @@ fn event_props(event: &SageMakerEvent) -> Map<String, Value> {
     props
 }
 
-impl<D: ClaimStore, M: HostMetrics, S: Sink, J> Augmenter<D, M, S, J> {
+impl<D: ClaimStore, M: HostMetrics, S: Sink, J, B> Augmenter<D, M, S, J, B> {
     pub(crate) async fn tuning(
         &self,
         event: &SageMakerEvent,

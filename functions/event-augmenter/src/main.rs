@@ -1,6 +1,6 @@
 //! Wiring only: tracing, configuration and SDK clients once per cold start, then the runtime.
 
-use event_augmenter::adapter::{CloudWatchMetrics, SageMakerJobs, TableClaims};
+use event_augmenter::adapter::{CloudWatchMetrics, EventBridgeBus, SageMakerJobs, TableClaims};
 use event_augmenter::{Augmenter, Config};
 use sagewatch::env::Env;
 use sagewatch::output::StdoutSink;
@@ -16,6 +16,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         metrics: CloudWatchMetrics::new(aws_sdk_cloudwatch::Client::new(&aws)),
         sink: StdoutSink,
         jobs: SageMakerJobs::new(aws.clone()),
+        bus: EventBridgeBus::new(
+            aws_sdk_eventbridge::Client::new(&aws),
+            config.sweep_event_bus.clone(),
+        ),
         config,
     };
     let augmenter = &augmenter;

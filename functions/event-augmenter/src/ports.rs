@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sagewatch::claims::{ClaimItem, MemoryClaims};
 use sagewatch::error::AwsError;
 use sagewatch::events::JobType;
-use sagewatch::sweep::{JobView, Listed, Window};
+use sagewatch::sweep::{JobView, Listed, Reemitted, Window};
 use sagewatch::target::Target;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -181,3 +181,33 @@ impl Jobs for NoJobs {
 }
 
 pub use sagewatch::output::{MemorySink, Sink, StdoutSink};
+
+/// Where the sweep puts the state changes SageMaker's events never delivered, so that every
+/// other consumer's rule routes them as it would have routed SageMaker's (PutEvents).
+pub trait EventBus: Send + Sync {
+    fn put(&self, event: &Reemitted) -> impl Future<Output = Result<(), AwsError>> + Send;
+}
+
+/// No bus configured (SAGEWATCH_SWEEP_EVENT_BUS unset; tests of the event path): the sweep
+/// counts and reports, and re-emits nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoBus;
+
+impl EventBus for NoBus {
+    async fn put(&self, _event: &Reemitted) -> Result<(), AwsError> {
+        Ok(())
+    }
+}
+
+/// Keeps what was put (handler tests).
+#[derive(Debug, Default)]
+pub struct MemoryBus(pub std::sync::Mutex<Vec<Reemitted>>);
+
+impl EventBus for MemoryBus {
+    async fn put(&self, event: &Reemitted) -> Result<(), AwsError> {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(event.clone());
+        }
+        Ok(())
+    }
+}

@@ -16,7 +16,7 @@
 //! conditional put of the claim itself (the loser is a duplicate).
 
 use crate::jobs::{job_key, Origin};
-use crate::ports::{ClaimReader, HostMetrics, Jobs, ListRequest, Sink};
+use crate::ports::{ClaimReader, EventBus, HostMetrics, Jobs, ListRequest, Sink};
 use crate::{Augmenter, Disposition, Failure, FUNCTION};
 use chrono::{DateTime, Utc};
 use lambda_runtime::Error;
@@ -50,6 +50,8 @@ pub struct SweepSummary {
     pub described: u32,
     /// Counted by this sweep, by `Kind` (`ReconciledEvents`).
     pub reconciled: BTreeMap<&'static str, u32>,
+    /// Put on the event bus again for the other consumers (failure-enricher, overfit-guard).
+    pub reemitted: u32,
     /// Claimed by the job's event between our read and our put.
     pub duplicates: u32,
     /// Listed, then gone (deleted, or not in an end state when described).
@@ -112,7 +114,9 @@ impl Run<'_> {
     }
 }
 
-impl<D: ClaimStore + ClaimReader, M: HostMetrics, S: Sink, J: Jobs> Augmenter<D, M, S, J> {
+impl<D: ClaimStore + ClaimReader, M: HostMetrics, S: Sink, J: Jobs, B: EventBus>
+    Augmenter<D, M, S, J, B>
+{
     /// One sweep run. `Err` (retryable) when a call failed retryably — after the other
     /// accounts and kinds were swept, so one throttled account does not hold up the rest.
     pub(crate) async fn sweep(
@@ -326,6 +330,17 @@ impl<D: ClaimStore + ClaimReader, M: HostMetrics, S: Sink, J: Jobs> Augmenter<D,
             run.summary.gone += 1;
             return;
         }
+        // Re-emitted before the claim: a crash or a failed put leaves the job unclaimed, so
+        // the next run puts it again (the other consumers deduplicate by their own claims);
+        // claimed first, a failed put would be lost for good.
+        if let Err(e) = self.bus.put(&view.reemitted(account)).await {
+            run.failed(
+                format!("{account}/{}/{name} PutEvents", job_type.as_str()),
+                e.into(),
+            );
+            return;
+        }
+        run.summary.reemitted += 1;
         let event = view.to_event(account, run.region);
         let attempt = run
             .attempt

@@ -4,6 +4,7 @@
 
 use aws_sdk_cloudwatch as cw;
 use aws_sdk_dynamodb as ddb;
+use aws_sdk_eventbridge as eb;
 use aws_sdk_sqs as sqs;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
@@ -13,7 +14,7 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use chrono::Utc;
-use event_augmenter::adapter::{CloudWatchMetrics, SageMakerJobs, TableClaims};
+use event_augmenter::adapter::{CloudWatchMetrics, EventBridgeBus, SageMakerJobs, TableClaims};
 use event_augmenter::{Augmenter, Config, Disposition, Response, Summary};
 use lambda_runtime::{Context, LambdaEvent};
 use sagewatch::output::MemorySink;
@@ -23,7 +24,8 @@ use sagewatch_emulator::{
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 
-type Live = Augmenter<TableClaims, CloudWatchMetrics, Arc<MemorySink>, SageMakerJobs>;
+type Live =
+    Augmenter<TableClaims, CloudWatchMetrics, Arc<MemorySink>, SageMakerJobs, EventBridgeBus>;
 
 struct Fixture {
     cw: cw::Client,
@@ -60,6 +62,15 @@ async fn fixture() -> Fixture {
         metrics: CloudWatchMetrics::new(counted_cw),
         sink: sink.clone(),
         jobs: SageMakerJobs::with_client(config.clone(), counted_sm),
+        // No bus unless a test gives one (`with_bus`): nothing is re-emitted.
+        bus: EventBridgeBus::new(
+            eb::Client::from_conf(
+                eb::config::Builder::from(&config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            None,
+        ),
         config: Config {
             common: sagewatch::config::Common {
                 home_account: Some(ACCOUNT_ID.into()),
@@ -1110,4 +1121,142 @@ async fn the_sweep_is_bounded_in_pages_and_jobs_and_the_next_run_picks_up_the_re
     // A page bound ends one listing, not the run.
     assert_eq!(count(&counts, "ListProcessingJobs"), 1, "{counts:?}");
     assert_eq!(count(&counts, "DescribeTrainingJob"), 0, "{counts:?}");
+}
+
+/// A bus of its own with one rule for the sweep's source, its target a queue: what the
+/// sweep re-emits, as EventBridge delivers it.
+async fn sweep_bus(f: &mut Fixture) -> (sqs::Client, String) {
+    let config = Emulator::shared().await.sdk_config().await;
+    let events = eb::Client::new(&config);
+    let queues = sqs::Client::new(&config);
+    let bus = unique_name("sweep-bus");
+    events
+        .create_event_bus()
+        .name(&bus)
+        .send()
+        .await
+        .expect("CreateEventBus");
+    let rule = unique_name("reemitted");
+    events
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(&bus)
+        .event_pattern(json!({"source": [sagewatch::events::REEMIT_SOURCE]}).to_string())
+        .send()
+        .await
+        .expect("PutRule");
+    let url = queues
+        .create_queue()
+        .queue_name(unique_name("reemitted"))
+        .send()
+        .await
+        .expect("CreateQueue")
+        .queue_url()
+        .expect("QueueUrl")
+        .to_owned();
+    let arn = queues
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("GetQueueAttributes")
+        .attributes()
+        .and_then(|a| a.get(&sqs::types::QueueAttributeName::QueueArn))
+        .expect("QueueArn")
+        .clone();
+    events
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(&bus)
+        .targets(
+            eb::types::Target::builder()
+                .id("queue")
+                .arn(arn)
+                .build()
+                .expect("Target"),
+        )
+        .send()
+        .await
+        .expect("PutTargets");
+    let counted = eb::Client::from_conf(
+        eb::config::Builder::from(&config)
+            .interceptor(f.calls.clone())
+            .build(),
+    );
+    f.augmenter.bus = EventBridgeBus::new(counted, Some(bus));
+    (queues, url)
+}
+
+async fn received(queues: &sqs::Client, url: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    loop {
+        let page = queues
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .visibility_timeout(300)
+            .send()
+            .await
+            .expect("ReceiveMessage");
+        if page.messages().is_empty() {
+            return out;
+        }
+        for m in page.messages() {
+            out.push(serde_json::from_str(m.body().unwrap_or_default()).expect("JSON event"));
+        }
+    }
+}
+
+/// The lost state changes are put on the bus once each, as events every other consumer's
+/// rule can route (failure-enricher explains the failed one: its tests take this shape).
+#[tokio::test]
+async fn the_sweep_re_emits_each_lost_state_change_once_for_the_other_consumers() {
+    let mut f = fixture().await;
+    let (queues, url) = sweep_bus(&mut f).await;
+    let now = at("2024-04-01T11:00:00Z");
+    let (done, failed) = (unique_name("re-done"), unique_name("re-failed"));
+    seed_finished(json!([
+        {"Kind": "training", "Name": done, "Status": "Completed",
+         "StartTime": epoch("2024-04-01T08:10:00Z"), "EndTime": epoch("2024-04-01T08:40:00Z")},
+        {"Kind": "training", "Name": failed, "Status": "Failed",
+         "FailureReason": "AlgorithmError: CUDA out of memory",
+         "StartTime": epoch("2024-04-01T08:12:00Z"), "EndTime": epoch("2024-04-01T08:50:00Z")},
+    ]))
+    .await;
+    f.calls.reset();
+    let first = f.sweep_at(now).await;
+    assert_eq!(first.reconciled_total(), 2, "{first:?}");
+    assert_eq!(first.reemitted, 2, "{first:?}");
+    assert_eq!(count(&f.calls.counts(), "PutEvents"), 2);
+
+    let got = received(&queues, &url).await;
+    assert_eq!(got.len(), 2, "{got:?}");
+    let event = got
+        .iter()
+        .find(|e| e["detail"]["TrainingJobName"] == json!(failed))
+        .expect("the failed job's state change");
+    assert_eq!(event["source"], "sagewatch.sweep");
+    assert_eq!(event["detail-type"], "SageMaker Training Job State Change");
+    let parsed = sagewatch::events::SageMakerEvent::from_value(event.clone()).expect("parses");
+    assert!(parsed.is_reconciled());
+    assert_eq!(parsed.account.as_deref(), Some(ACCOUNT_ID));
+    let sagewatch::events::Detail::TrainingJob(job) = parsed.detail else {
+        panic!("not a training job: {event}");
+    };
+    assert_eq!(
+        job.training_job_status.as_ref().map(|s| s.as_str()),
+        Some("Failed")
+    );
+    assert_eq!(
+        job.failure_reason.as_deref(),
+        Some("AlgorithmError: CUDA out of memory")
+    );
+
+    // The next run finds the claims: nothing is put again.
+    f.calls.reset();
+    let second = f.sweep_at(now + chrono::Duration::minutes(15)).await;
+    assert_eq!(second.reemitted, 0, "{second:?}");
+    assert_eq!(count(&f.calls.counts(), "PutEvents"), 0);
+    assert!(received(&queues, &url).await.is_empty());
 }

@@ -36,6 +36,7 @@ fn check(payload: Value) -> Result<(), TestCaseError> {
         metrics: NoData::default(),
         sink: MemorySink::default(),
         jobs: event_augmenter::ports::NoJobs,
+        bus: event_augmenter::ports::NoBus,
         config: Config::default(),
     };
     let out = block_on(a.handle(LambdaEvent::new(payload, Context::default())));

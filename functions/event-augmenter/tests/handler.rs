@@ -149,6 +149,7 @@ fn augmenter(metrics: FakeMetrics) -> Fake {
         metrics,
         sink: MemorySink::default(),
         jobs: NoJobs,
+        bus: event_augmenter::ports::NoBus,
         config: Config {
             common: sagewatch::config::Common {
                 home_account: Some("123456789012".into()),

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use event_augmenter::ports::{
     ClaimReader, DiscoveredHosts, HostDiscovery, HostMetrics, Jobs, ListPage, ListRequest,
-    MetricRequest, MetricValues,
+    MemoryBus, MetricRequest, MetricValues,
 };
 use event_augmenter::{Augmenter, Config, Disposition, Response, SweepSummary};
 use lambda_runtime::{Context, LambdaEvent};
@@ -209,7 +209,7 @@ impl ClaimReader for Claims {
     }
 }
 
-type Fake = Augmenter<Claims, NoMetrics, MemorySink, FakeJobs>;
+type Fake = Augmenter<Claims, NoMetrics, MemorySink, FakeJobs, MemoryBus>;
 
 fn augmenter(jobs: FakeJobs) -> Fake {
     Augmenter {
@@ -217,6 +217,7 @@ fn augmenter(jobs: FakeJobs) -> Fake {
         metrics: NoMetrics::default(),
         sink: MemorySink::default(),
         jobs,
+        bus: MemoryBus::default(),
         config: Config {
             common: sagewatch::config::Common {
                 home_account: Some(HOME.into()),
@@ -339,6 +340,26 @@ async fn ended_jobs_without_a_claim_take_the_event_path_once_each_kind_counted()
             "{k}"
         );
     }
+    // Each lost state change is put on the bus again, once, for the other consumers: the
+    // event's own detail-type and detail, the sweep's source, the job's account named.
+    let put = a.bus.0.lock().unwrap().clone();
+    assert_eq!(put.len(), 4, "{put:?}");
+    assert_eq!(s.reemitted, 4);
+    let failed = put
+        .iter()
+        .find(|e| e.detail["TrainingJobName"] == "t-failed")
+        .unwrap();
+    assert_eq!(failed.source, "sagewatch.sweep");
+    assert_eq!(failed.detail_type, "SageMaker Training Job State Change");
+    assert_eq!(failed.detail["TrainingJobStatus"], "Failed");
+    assert_eq!(failed.detail["FailureReason"], "AlgorithmError: exit 1");
+    assert_eq!(failed.detail["SagewatchReconciled"]["account"], HOME);
+    let stopped = put
+        .iter()
+        .find(|e| e.detail["ProcessingJobName"] == "p-stopped")
+        .unwrap();
+    assert_eq!(stopped.detail_type, "SageMaker Processing Job State Change");
+
     // The window: 180 minutes back, ending 30 minutes ago.
     let req = a.jobs.requests.lock().unwrap()[0].clone();
     assert_eq!(req.window.after, now() - Duration::minutes(180));
@@ -361,6 +382,7 @@ async fn ended_jobs_without_a_claim_take_the_event_path_once_each_kind_counted()
     assert_eq!(again.reconciled_total(), 0, "{again:?}");
     assert_eq!(again.already_claimed, 5, "{again:?}");
     assert_eq!(a.jobs.count("describe"), 4);
+    assert_eq!(a.bus.0.lock().unwrap().len(), 4, "nothing put again");
 }
 
 /// Describe*Job has no tags: they are read (ListTags) only when reports copy some.

@@ -15,6 +15,12 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 pub const SAGEMAKER_SOURCE: &str = "aws.sagemaker";
+/// `source` of a job state change the sweep re-emits because SageMaker's never arrived
+/// (`sagewatch::sweep`): the rules of every other consumer match it beside `aws.sagemaker`.
+pub const REEMIT_SOURCE: &str = "sagewatch.sweep";
+/// The detail field of a re-emitted event that names the job's own account: PutEvents
+/// stamps the sender's account on the envelope, which is the job's only for home jobs.
+pub const REEMIT_MARKER: &str = "SagewatchReconciled";
 pub const SAGEMAKER_EVENT_SOURCE: &str = "sagemaker.amazonaws.com";
 pub const CLOUDTRAIL_DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
 
@@ -128,12 +134,16 @@ impl SageMakerEvent {
     pub fn from_value(value: Value) -> Result<Self, EventError> {
         let env: Envelope =
             serde_json::from_value(value).map_err(|e| EventError::Envelope(e.to_string()))?;
+        let account = match reemitted_account(&env.source, &env.detail) {
+            Some(a) => Some(a),
+            None => env.account,
+        };
         let detail = parse_detail(&env.detail_type, env.detail)?;
         Ok(SageMakerEvent {
             id: env.id,
             detail_type: env.detail_type,
             source: env.source,
-            account: env.account,
+            account,
             region: env.region,
             time: env.time,
             resources: env
@@ -146,11 +156,25 @@ impl SageMakerEvent {
         })
     }
 
+    /// Re-emitted by the sweep (its SageMaker event was lost), not sent by SageMaker.
+    pub fn is_reconciled(&self) -> bool {
+        self.source == REEMIT_SOURCE
+    }
+
     pub fn from_slice(bytes: &[u8]) -> Result<Self, EventError> {
         let value: Value =
             serde_json::from_slice(bytes).map_err(|e| EventError::Envelope(e.to_string()))?;
         Self::from_value(value)
     }
+}
+
+/// The job's account named by a re-emitted event (12 digits), else `None` (the envelope's).
+fn reemitted_account(source: &str, detail: &Value) -> Option<String> {
+    if source != REEMIT_SOURCE {
+        return None;
+    }
+    let account = detail.get(REEMIT_MARKER)?.get("account")?.as_str()?;
+    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then(|| account.to_owned())
 }
 
 fn parse_detail(detail_type: &str, detail: Value) -> Result<Detail, EventError> {

@@ -24,7 +24,7 @@ use crate::env::Env;
 use crate::error::ConfigError;
 use crate::events::{
     Detail, InstanceGroup, JobType, ProcessingJob, ProcessingResources, ResourceConfig,
-    SageMakerEvent, TrainingJob, TransformJob, SAGEMAKER_SOURCE,
+    SageMakerEvent, TrainingJob, TransformJob, REEMIT_MARKER, REEMIT_SOURCE, SAGEMAKER_SOURCE,
 };
 use crate::status::Status;
 use chrono::{DateTime, Duration, Utc};
@@ -400,6 +400,102 @@ impl JobView {
     }
 }
 
+// ---- Re-emission --------------------------------------------------------------------------
+
+/// A lost job state change, to be put on the event bus again (PutEvents) so that every rule
+/// that would have routed SageMaker's event routes this one — failure-enricher's report,
+/// overfit-guard's guard-alarm clean-up — each deduplicated by its own claims as it would a
+/// redelivery. Source [`REEMIT_SOURCE`] (an `aws.` source cannot be put); the detail is the
+/// event's own shape, plus [`REEMIT_MARKER`] naming the job's account and the event id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reemitted {
+    pub source: &'static str,
+    pub detail_type: &'static str,
+    pub detail: Value,
+    pub resources: Vec<String>,
+    pub time: Option<DateTime<Utc>>,
+}
+
+impl JobView {
+    /// The event to re-emit for this job of `account`.
+    pub fn reemitted(&self, account: &str) -> Reemitted {
+        let prefix = match self.job_type {
+            JobType::Training => "TrainingJob",
+            JobType::Processing => "ProcessingJob",
+            JobType::Transform => "TransformJob",
+        };
+        let millis = |t: Option<DateTime<Utc>>| t.map(|t| t.timestamp_millis());
+        let r = &self.resources;
+        let groups: Vec<Value> = r
+            .instance_groups
+            .iter()
+            .map(|(name, t, n)| {
+                serde_json::json!({"InstanceGroupName": name, "InstanceType": t, "InstanceCount": n})
+            })
+            .collect();
+        let resources = serde_json::json!({
+            "InstanceType": r.instance_type,
+            "InstanceCount": r.instance_count,
+            "InstanceGroups": groups,
+        });
+        let (start, end) = match self.job_type {
+            JobType::Training => ("TrainingStartTime", "TrainingEndTime"),
+            JobType::Processing => ("ProcessingStartTime", "ProcessingEndTime"),
+            JobType::Transform => ("TransformStartTime", "TransformEndTime"),
+        };
+        let mut detail = serde_json::Map::new();
+        let mut put = |k: &str, v: Value| {
+            if !v.is_null() {
+                detail.insert(k.to_owned(), v);
+            }
+        };
+        put(&format!("{prefix}Name"), Value::from(self.name.clone()));
+        put(&format!("{prefix}Arn"), serde_json::json!(self.arn));
+        put(
+            &format!("{prefix}Status"),
+            Value::from(self.status.as_str()),
+        );
+        put("FailureReason", serde_json::json!(self.failure_reason));
+        put("ExitMessage", serde_json::json!(self.exit_message));
+        put(
+            "CreationTime",
+            serde_json::json!(millis(self.creation_time)),
+        );
+        put(start, serde_json::json!(millis(self.start_time)));
+        put(end, serde_json::json!(millis(self.end_time)));
+        put(
+            "LastModifiedTime",
+            serde_json::json!(millis(self.last_modified_time)),
+        );
+        put(
+            "BillableTimeInSeconds",
+            serde_json::json!(self.billable_seconds),
+        );
+        match self.job_type {
+            JobType::Training => put("ResourceConfig", resources),
+            JobType::Processing => put(
+                "ProcessingResources",
+                serde_json::json!({"ClusterConfig": resources}),
+            ),
+            JobType::Transform => put("TransformResources", resources),
+        }
+        if !self.tags.is_empty() {
+            put("Tags", serde_json::json!(self.tags));
+        }
+        put(
+            REEMIT_MARKER,
+            serde_json::json!({"account": account, "event_id": self.event_id()}),
+        );
+        Reemitted {
+            source: REEMIT_SOURCE,
+            detail_type: detail_type(self.job_type),
+            detail: Value::Object(detail),
+            resources: self.arn.iter().cloned().collect(),
+            time: self.last_modified_time.or(self.end_time),
+        }
+    }
+}
+
 // ---- Metrics ----------------------------------------------------------------------------
 
 /// `ReconciledEvents` by [Function, Kind]: one job whose end SageMaker's event did not
@@ -462,6 +558,70 @@ pub fn bound_reached(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_reemitted_event_parses_back_into_the_same_job_in_its_own_account() {
+        let view = JobView {
+            job_type: JobType::Training,
+            name: "train-7".into(),
+            arn: Some("arn:aws:sagemaker:us-east-1:222233334444:training-job/train-7".into()),
+            status: Status::new("Failed"),
+            failure_reason: Some("AlgorithmError: out of memory".into()),
+            exit_message: None,
+            resources: Resources {
+                instance_type: Some("ml.g5.2xlarge".into()),
+                instance_count: Some(2),
+                instance_groups: Vec::new(),
+            },
+            creation_time: Some(at("2026-12-01T10:00:00Z")),
+            start_time: Some(at("2026-12-01T10:05:00Z")),
+            end_time: Some(at("2026-12-01T11:00:00Z")),
+            last_modified_time: Some(at("2026-12-01T11:00:01Z")),
+            billable_seconds: Some(3300),
+            tags: [("team".to_owned(), "nlp".to_owned())].into(),
+        };
+        let r = view.reemitted("222233334444");
+        assert_eq!(r.source, "sagewatch.sweep");
+        assert_eq!(r.detail_type, "SageMaker Training Job State Change");
+        // As EventBridge delivers it: the sender's (home) account on the envelope.
+        let delivered = json!({
+            "version": "0", "id": "x", "detail-type": r.detail_type, "source": r.source,
+            "account": "111122223333", "region": "us-east-1", "time": "2026-12-01T11:00:01Z",
+            "resources": r.resources, "detail": r.detail,
+        });
+        let e = SageMakerEvent::from_value(delivered.clone()).unwrap();
+        assert!(e.is_reconciled());
+        assert_eq!(
+            e.account.as_deref(),
+            Some("222233334444"),
+            "the job's account"
+        );
+        let Detail::TrainingJob(t) = e.detail else {
+            panic!("not a training job")
+        };
+        assert_eq!(t.training_job_name.as_deref(), Some("train-7"));
+        assert_eq!(
+            t.training_job_status.as_ref().map(|s| s.as_str()),
+            Some("Failed")
+        );
+        assert_eq!(
+            t.failure_reason.as_deref(),
+            Some("AlgorithmError: out of memory")
+        );
+        assert_eq!(t.resource_config.instance_count, Some(2));
+        assert_eq!(t.training_end_time, view.end_time);
+        assert_eq!(t.billable_time_in_seconds, Some(3300));
+        assert_eq!(t.tags.get("team").map(String::as_str), Some("nlp"));
+        // Only the sweep's source may name another account; SageMaker's envelope is kept.
+        let mut spoofed = delivered;
+        spoofed["source"] = json!("aws.sagemaker");
+        let e = SageMakerEvent::from_value(spoofed.clone()).unwrap();
+        assert_eq!(e.account.as_deref(), Some("111122223333"));
+        spoofed["source"] = json!("sagewatch.sweep");
+        spoofed["detail"]["SagewatchReconciled"]["account"] = json!("not-an-account");
+        let e = SageMakerEvent::from_value(spoofed).unwrap();
+        assert_eq!(e.account.as_deref(), Some("111122223333"));
+    }
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()

@@ -44,6 +44,19 @@ const EVENT_SAMPLES: &[(&str, &str)] = &[
     // failure-enricher: an endpoint that failed to create; a job stopped at its time limit.
     ("endpoint-state-change-failed.json", "Endpoint"),
     ("training-job-state-change-max-runtime.json", "TrainingJob"),
+    // failure-enricher: a failed pipeline execution; tuning jobs failed / with failed children.
+    (
+        "pipeline-execution-status-change-failed.json",
+        "PipelineExecution",
+    ),
+    (
+        "hyperparameter-tuning-job-state-change-failed.json",
+        "HyperParameterTuningJob",
+    ),
+    (
+        "hyperparameter-tuning-job-state-change-failed-children.json",
+        "HyperParameterTuningJob",
+    ),
     ("endpoint-guard-idle-check.json", "Other"),
     // event-augmenter's sweep schedule (a Scheduled Event; functions/event-augmenter tests it).
     ("sweep-schedule.json", "Other"),

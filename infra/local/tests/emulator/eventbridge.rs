@@ -129,6 +129,12 @@ const SAMPLES: &[(&str, &[Route])] = &[
         "training-job-state-change-failed.json",
         &[StateChange, FailedJob, TrainingGuard],
     ),
+    // The sweep's re-emission of a lost failure: failure-enricher only (event-augmenter
+    // handled it in the sweep; overfit-guard's own sweep removes guard alarms).
+    (
+        "training-job-state-change-reconciled-failed.json",
+        &[FailedJob],
+    ),
     // Stopping is not an end yet: overfit-guard waits for Stopped.
     ("training-job-state-change-stopping.json", &[StateChange]),
     (

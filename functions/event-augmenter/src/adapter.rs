@@ -586,61 +586,6 @@ impl ClaimReader for TableClaims {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use cw::types::MetricDataResult;
-
-    fn result(id: &str, status: StatusCode, values: &[f64]) -> MetricDataResult {
-        MetricDataResult::builder()
-            .id(id)
-            .status_code(status)
-            .set_values(Some(values.to_vec()))
-            .messages(
-                MessageData::builder()
-                    .code("C")
-                    .value(format!("about {id}"))
-                    .build(),
-            )
-            .build()
-    }
-
-    #[test]
-    fn status_codes_decide_what_a_series_is() {
-        let page = GetMetricDataOutput::builder()
-            .metric_data_results(result("h0_m0", StatusCode::Complete, &[1.0, 2.0]))
-            .metric_data_results(result("h0_m1", StatusCode::PartialData, &[3.0]))
-            .metric_data_results(result("h1_m0", StatusCode::Forbidden, &[]))
-            .messages(
-                MessageData::builder()
-                    .code("Warn")
-                    .value("top level")
-                    .build(),
-            )
-            .build();
-        let mut values = MetricValues::default();
-        absorb_page(&page, &mut values).expect("no internal error");
-        // A second page of the partial series extends it.
-        let next = GetMetricDataOutput::builder()
-            .metric_data_results(result("h0_m1", StatusCode::Complete, &[4.0]))
-            .build();
-        absorb_page(&next, &mut values).expect("page 2");
-        assert_eq!(values.series["h0_m0"], vec![1.0, 2.0]);
-        assert_eq!(values.series["h0_m1"], vec![3.0, 4.0]);
-        assert!(!values.series.contains_key("h1_m0"));
-        assert_eq!(values.forbidden["h1_m0"], "C: about h1_m0");
-
-        let broken = GetMetricDataOutput::builder()
-            .metric_data_results(result("h0_m0", StatusCode::Complete, &[1.0]))
-            .metric_data_results(result("h0_m2", StatusCode::InternalError, &[]))
-            .build();
-        let e = absorb_page(&broken, &mut MetricValues::default()).expect_err("internal error");
-        assert!(e.is_retryable(), "{e}");
-        assert_eq!(e.code, "InternalError");
-        assert!(e.message.contains("h0_m2"), "{e}");
-    }
-}
-
 /// The sweep's re-emission: one PutEvents entry per lost state change, on the configured bus
 /// of the function's own account (the rules there route it as they would SageMaker's).
 /// Without a bus (SAGEWATCH_SWEEP_EVENT_BUS unset) nothing is put.
@@ -694,5 +639,60 @@ impl EventBus for EventBridgeBus {
             return Err(AwsError::new("PutEvents", kind, code, safe_text(message)));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cw::types::MetricDataResult;
+
+    fn result(id: &str, status: StatusCode, values: &[f64]) -> MetricDataResult {
+        MetricDataResult::builder()
+            .id(id)
+            .status_code(status)
+            .set_values(Some(values.to_vec()))
+            .messages(
+                MessageData::builder()
+                    .code("C")
+                    .value(format!("about {id}"))
+                    .build(),
+            )
+            .build()
+    }
+
+    #[test]
+    fn status_codes_decide_what_a_series_is() {
+        let page = GetMetricDataOutput::builder()
+            .metric_data_results(result("h0_m0", StatusCode::Complete, &[1.0, 2.0]))
+            .metric_data_results(result("h0_m1", StatusCode::PartialData, &[3.0]))
+            .metric_data_results(result("h1_m0", StatusCode::Forbidden, &[]))
+            .messages(
+                MessageData::builder()
+                    .code("Warn")
+                    .value("top level")
+                    .build(),
+            )
+            .build();
+        let mut values = MetricValues::default();
+        absorb_page(&page, &mut values).expect("no internal error");
+        // A second page of the partial series extends it.
+        let next = GetMetricDataOutput::builder()
+            .metric_data_results(result("h0_m1", StatusCode::Complete, &[4.0]))
+            .build();
+        absorb_page(&next, &mut values).expect("page 2");
+        assert_eq!(values.series["h0_m0"], vec![1.0, 2.0]);
+        assert_eq!(values.series["h0_m1"], vec![3.0, 4.0]);
+        assert!(!values.series.contains_key("h1_m0"));
+        assert_eq!(values.forbidden["h1_m0"], "C: about h1_m0");
+
+        let broken = GetMetricDataOutput::builder()
+            .metric_data_results(result("h0_m0", StatusCode::Complete, &[1.0]))
+            .metric_data_results(result("h0_m2", StatusCode::InternalError, &[]))
+            .build();
+        let e = absorb_page(&broken, &mut MetricValues::default()).expect_err("internal error");
+        assert!(e.is_retryable(), "{e}");
+        assert_eq!(e.code, "InternalError");
+        assert!(e.message.contains("h0_m2"), "{e}");
     }
 }

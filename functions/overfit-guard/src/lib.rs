@@ -208,7 +208,12 @@ impl<J: TrainingJobs + Guarding, N: Notifier, S: Sink> Guard<J, N, S> {
                 Decision::Disabled,
                 "kill switch is on (SAGEWATCH_KILL_SWITCH)".to_owned(),
             ))
-        } else if !policy.alarm_allowed(&alarm.alarm_name) {
+        } else if !policy.alarm_allowed(&alarm.alarm_name)
+            // The function's own guard alarms are always allowed: it created them.
+            && !alarm
+                .alarm_name
+                .starts_with(&self.config.guard.settings.prefix)
+        {
             Some((
                 Decision::NotAllowed,
                 "alarm name matches no allowed prefix".to_owned(),

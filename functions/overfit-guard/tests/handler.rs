@@ -1146,6 +1146,19 @@ async fn a_stop_by_a_guard_alarm_names_its_rule() {
     let note = &g.notifier.sent()[0];
     assert!(note.text.contains("Rule: overfit"), "{}", note.text);
     assert_eq!(note.report["rule"], "overfit");
+
+    // An allow-list that does not name the guard's prefix still admits the guard's alarms.
+    let g = guard(
+        FakeJobs::with(job(JOB, "InProgress", 60, true)),
+        Policy {
+            alarm_prefixes: vec!["team-".into()],
+            ..Policy::default()
+        },
+    );
+    let s = run(&g, serde_json::from_str(&text).unwrap()).await;
+    assert_eq!(s.outcomes[0].decision, Decision::Stopped);
+    let s = run(&g, sample("alarm-sns-single-metric.json")).await;
+    assert_eq!(s.outcomes[0].decision, Decision::NotAllowed);
 }
 
 #[tokio::test]

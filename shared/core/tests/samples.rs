@@ -25,6 +25,8 @@ const EVENT_SAMPLES: &[(&str, &str)] = &[
     ("training-job-state-change-gpu-2-hosts.json", "TrainingJob"),
     ("training-job-state-change-failed.json", "TrainingJob"),
     ("training-job-state-change-reconciled-failed.json", "TrainingJob"),
+    ("training-job-state-change-guard-in-progress.json", "TrainingJob"),
+    ("training-job-state-change-guard-completed.json", "TrainingJob"),
     ("training-job-state-change-stopping.json", "TrainingJob"),
     ("training-job-state-change-doc-verbatim.json", "TrainingJob"),
     ("processing-job-state-change.json", "ProcessingJob"),
@@ -114,6 +116,8 @@ fn every_json_sample_is_covered_by_a_test() {
         "endpoint-canary-schedule.json",
         // endpoint-guard's reconciliation schedule input (functions/endpoint-guard tests it).
         "endpoint-guard-reconcile.json",
+        // overfit-guard's guard-alarm sweep input (functions/overfit-guard tests it).
+        "training-job-guard-sweep.json",
     ]);
     for entry in std::fs::read_dir(events_dir()).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();

@@ -22,11 +22,12 @@ use policy::{decide, stop_tags, Asker, Decision, Policy};
 use ports::{Guarding, StopOutcome, TrainingJobs};
 use resolve::{resolve_job, Resolution};
 use sagewatch::alarm::{alarms_from_payload, AlarmNotification, AlarmState};
+use sagewatch::chat::ChatMessage;
 use sagewatch::config::Common;
 use sagewatch::emf::{MetricRecord, Unit};
 use sagewatch::env::Env;
 use sagewatch::error::{AwsError, ConfigError, ErrorKind, RetryLater, RetryableFailure};
-use sagewatch::notify::{Notification, Notifier};
+use sagewatch::notify::{publish_chat, Notification, Notifier};
 use sagewatch::output::Sink;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -43,6 +44,8 @@ pub struct Config {
     pub policy: Policy,
     /// Where decisions a person should see are published.
     pub alerts_topic_arn: String,
+    /// SAGEWATCH_CHAT_TOPIC_ARN: where stop notices go again as chat notices (optional).
+    pub chat_topic_arn: Option<String>,
     /// Recorded in the `sagewatch:stopped-by` tag.
     pub stopped_by: String,
     /// The guard alarms that follow training jobs (issue #17; `guard.rs`).
@@ -57,6 +60,9 @@ impl Config {
             common: Common::from_env(env, FUNCTION)?,
             policy: Policy::from_env(env)?,
             alerts_topic_arn: env.required("SAGEWATCH_ALERTS_TOPIC_ARN")?,
+            chat_topic_arn: env
+                .optional("SAGEWATCH_CHAT_TOPIC_ARN")
+                .filter(|a| !a.trim().is_empty()),
             stopped_by: env.or("AWS_LAMBDA_FUNCTION_NAME", "sagewatch-overfit-guard"),
             guard: guard::GuardConfig::from_env(env)?,
         })
@@ -66,6 +72,9 @@ impl Config {
 pub struct Guard<J, N, S> {
     pub jobs: J,
     pub notifier: N,
+    /// The optional chat topic (SAGEWATCH_CHAT_TOPIC_ARN): stop notices as AWS chat custom
+    /// notifications, best effort after the notice went out.
+    pub chat: Option<N>,
     pub sink: S,
     pub config: Config,
 }
@@ -511,7 +520,18 @@ impl<J: TrainingJobs + Guarding, N: Notifier, S: Sink> Guard<J, N, S> {
                 .attribute("account", alarm.account.clone().unwrap_or_default())
                 .attribute("region", alarm.region.clone().unwrap_or_default());
             match self.notifier.publish(&note).await {
-                Ok(()) => notified = true,
+                Ok(()) => {
+                    notified = true;
+                    let chat = self.chat_notice(alarm, job_text, rule, decision, &detail);
+                    publish_chat(
+                        self.chat.as_ref(),
+                        &Notification::chat(&subject, &chat),
+                        &self.sink,
+                        &self.config.common.metrics_namespace,
+                        FUNCTION,
+                    )
+                    .await;
+                }
                 Err(e) if e.is_retryable() => {
                     // The stop happened whatever the notice does: count it now, once.
                     if decision == Decision::Stopped {
@@ -530,6 +550,59 @@ impl<J: TrainingJobs + Guarding, N: Notifier, S: Sink> Guard<J, N, S> {
             detail,
             notified,
         })
+    }
+
+    /// The notice for the chat topic (the shared rendering), in the job's thread — the one
+    /// failure-enricher's notices for the same training job use.
+    fn chat_notice(
+        &self,
+        alarm: &AlarmNotification,
+        job: &str,
+        rule: Option<&str>,
+        decision: Decision,
+        detail: &str,
+    ) -> ChatMessage {
+        let account = alarm.account.as_deref().unwrap_or("unknown");
+        let title = match decision {
+            Decision::Stopped | Decision::StopNotice => {
+                format!(":octagonal_sign: sagewatch stopped training job {job}")
+            }
+            Decision::DryRun => format!(":mag: sagewatch would stop training job {job} (dry run)"),
+            _ => format!("sagewatch overfit-guard: {} {job}", decision.as_str()),
+        };
+        let description = format!(
+            "*Alarm* `{}` is {}{}.\n*Decision:* {} — {}\n{}",
+            alarm.alarm_name,
+            alarm.new_state.as_str(),
+            rule.map(|r| format!(" (rule *{r}*)")).unwrap_or_default(),
+            decision.as_str(),
+            detail,
+            alarm
+                .reason
+                .as_deref()
+                .map(|r| format!("> {r}"))
+                .unwrap_or_default(),
+        );
+        let opt_out = match &self.config.policy.opt_in_tag {
+            Some((key, _)) => format!("No automatic stops for a job: remove its {key} tag; for all: SAGEWATCH_KILL_SWITCH=true"),
+            None => "No automatic stops at all: SAGEWATCH_KILL_SWITCH=true".to_owned(),
+        };
+        let mut m = ChatMessage::new(&title, &description)
+            .next_step("Look at the job's training and validation loss in CloudWatch (/aws/sagemaker/TrainingJobs) before you start it again")
+            .next_step("Resume from the last checkpoint with a lower learning rate, more regularization or early stopping")
+            .next_step(opt_out)
+            .keyword("TrainingJob")
+            .keyword(decision.as_str())
+            .keyword(rule.unwrap_or("alarm"))
+            .thread(format!("sagewatch/TrainingJob/{account}/{job}"))
+            .summary(format!("{} {job}", decision.as_str()))
+            .event_type("stop_decision")
+            .context("account", account)
+            .context("region", alarm.region.clone().unwrap_or_default());
+        if let Some(arn) = &alarm.alarm_arn {
+            m = m.resource(arn.clone());
+        }
+        m
     }
 
     /// One EMF line per record: `StopDecisions` by `[Decision]`, the report as properties.

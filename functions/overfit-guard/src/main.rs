@@ -16,9 +16,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let config = Config::from_env(&Env)?;
     let aws = load_aws_config().await;
+    let sns = aws_sdk_sns::Client::new(&aws);
     let guard = Guard {
         jobs: SageMakerJobs::new(aws.clone()),
-        notifier: SnsNotifier::new(aws_sdk_sns::Client::new(&aws), &config.alerts_topic_arn),
+        notifier: SnsNotifier::new(sns.clone(), &config.alerts_topic_arn),
+        chat: config
+            .chat_topic_arn
+            .as_ref()
+            .map(|arn| SnsNotifier::new(sns.clone(), arn)),
         sink: StdoutSink,
         config,
     };

@@ -58,6 +58,7 @@ async fn fixture(policy: Policy) -> Fixture {
             },
         ),
         notifier: SnsNotifier::new(counted_sns, inbox.topic_arn.clone()),
+        chat: None,
         sink: MemorySink::default(),
         config: Config {
             common,
@@ -68,6 +69,7 @@ async fn fixture(policy: Policy) -> Fixture {
                 ..policy
             },
             alerts_topic_arn: inbox.topic_arn.clone(),
+            chat_topic_arn: None,
             stopped_by: "overfit-guard-test".into(),
             guard: GuardConfig::default(),
         },

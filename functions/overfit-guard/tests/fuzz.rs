@@ -96,6 +96,7 @@ fn check(payload: Value) -> Result<(), TestCaseError> {
     let g = Guard {
         jobs: AnyJob::default(),
         notifier: MemoryNotifier::default(),
+        chat: None,
         sink: MemorySink::default(),
         config: Config {
             common,
@@ -105,6 +106,7 @@ fn check(payload: Value) -> Result<(), TestCaseError> {
                 ..Policy::default()
             },
             alerts_topic_arn: String::new(),
+            chat_topic_arn: None,
             stopped_by: "fuzz".into(),
             guard: GuardConfig {
                 alarm_topic_arn: Some("arn:aws:sns:us-east-1:123456789012:alarms".into()),

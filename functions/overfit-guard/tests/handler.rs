@@ -233,6 +233,7 @@ fn config(policy: Policy, home: &str) -> Config {
         common,
         policy,
         alerts_topic_arn: "arn:aws:sns:us-east-1:123456789012:alerts".into(),
+        chat_topic_arn: None,
         stopped_by: "test".into(),
         guard: GuardConfig {
             alarm_topic_arn: Some(ALARM_TOPIC.into()),
@@ -247,6 +248,7 @@ fn guard(jobs: FakeJobs, policy: Policy) -> Fake {
     Guard {
         jobs,
         notifier: MemoryNotifier::default(),
+        chat: None,
         sink: MemorySink::default(),
         config: config(
             Policy {
@@ -305,6 +307,55 @@ async fn single_metric_alarm_stops_an_opted_in_job_with_five_calls_at_most() {
         1
     );
     assert_eq!(metric_count(&g, "InvalidEvents", None), 0);
+}
+
+#[tokio::test]
+async fn the_stop_notice_also_goes_to_chat_in_the_jobs_thread_best_effort() {
+    let mut g = guard(
+        FakeJobs::with(job(JOB, "InProgress", 60, true)),
+        Policy::default(),
+    );
+    g.chat = Some(MemoryNotifier::default());
+    let s = run(&g, sample("alarm-sns-single-metric.json")).await;
+    assert_eq!(s.outcomes[0].decision, Decision::Stopped);
+    let chat = g.chat.as_ref().unwrap().sent();
+    assert_eq!(chat.len(), 1);
+    let doc = &chat[0].report;
+    sagewatch::chat::check(doc).unwrap_or_else(|e| panic!("{e}: {doc}"));
+    assert_eq!(
+        doc["content"]["title"],
+        json!(format!(
+            ":octagonal_sign: sagewatch stopped training job {JOB}"
+        ))
+    );
+    // The thread failure-enricher's notices for this training job use.
+    assert_eq!(
+        doc["metadata"]["threadId"],
+        json!(format!("sagewatch/TrainingJob/123456789012/{JOB}"))
+    );
+    assert!(doc["content"]["nextSteps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n.as_str().unwrap_or("").contains("sagewatch:auto-stop")));
+
+    // A refused chat publish changes nothing else: stopped, notified, counted.
+    let mut g = guard(
+        FakeJobs::with(job(JOB, "InProgress", 60, true)),
+        Policy::default(),
+    );
+    let chat = MemoryNotifier::default();
+    chat.fail_next(AwsError::new(
+        "Publish",
+        ErrorKind::Throttled,
+        "Throttling",
+        "slow down",
+    ));
+    g.chat = Some(chat);
+    let s = run(&g, sample("alarm-sns-single-metric.json")).await;
+    assert_eq!(s.outcomes[0].decision, Decision::Stopped);
+    assert_eq!(g.notifier.sent().len(), 1);
+    assert_eq!(metric_count(&g, "ChatNoticeFailures", None), 1);
 }
 
 #[tokio::test]
@@ -694,6 +745,7 @@ async fn the_role_is_assumed_only_for_another_account() {
                 seen.clone(),
             ),
             notifier: MemoryNotifier::default(),
+            chat: None,
             sink: MemorySink::default(),
             config,
         };

@@ -37,6 +37,10 @@ pub fn render(report: &Value, subject: &str) -> ChatMessage {
         name = format!("{name}/{}", s("execution_id"));
     }
     let arn = s(arn_key);
+    let thread = format!("sagewatch/{resource_type}/{}/{name}", s("account"));
+    if s("report_kind") == "notice" {
+        return notice(report, subject, thread, arn);
+    }
     let mut d = String::new();
     let _ = writeln!(
         d,
@@ -108,7 +112,7 @@ pub fn render(report: &Value, subject: &str) -> ChatMessage {
     let mut m = ChatMessage::new(subject, &d)
         .keyword(s("category"))
         .keyword(resource_type)
-        .thread(format!("sagewatch/{resource_type}/{}/{name}", s("account")))
+        .thread(thread)
         .summary(subject)
         .event_type(if report.get("timeout").is_some() {
             "timeout"
@@ -120,6 +124,32 @@ pub fn render(report: &Value, subject: &str) -> ChatMessage {
     if !s("hint").is_empty() {
         m = m.next_step(s("hint"));
     }
+    if !arn.is_empty() {
+        m = m.resource(arn);
+    }
+    m
+}
+
+/// A completion notice: what it cost in time, in the job's thread (its failure reports, if
+/// any, thread there too).
+fn notice(report: &Value, subject: &str, thread: String, arn: &str) -> ChatMessage {
+    let s = |k: &str| report.get(k).and_then(Value::as_str).unwrap_or("");
+    let mut d = format!("*{}* in {}/{}\n", s("status"), s("account"), s("region"));
+    let line = crate::notice::summary(report);
+    if !line.is_empty() {
+        let _ = writeln!(d, "{line}");
+    }
+    if !s("console_url").is_empty() {
+        let _ = writeln!(d, "<{}|Open in the console>", s("console_url"));
+    }
+    let mut m = ChatMessage::new(subject, &d)
+        .keyword(s("status"))
+        .keyword(s("resource_type"))
+        .thread(thread)
+        .summary(subject)
+        .event_type("completion")
+        .context("account", s("account"))
+        .context("region", s("region"));
     if !arn.is_empty() {
         m = m.resource(arn);
     }

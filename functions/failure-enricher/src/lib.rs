@@ -17,6 +17,7 @@ pub mod chat;
 pub mod endpoint;
 pub mod job;
 pub mod logs;
+pub mod notice;
 pub mod pipeline;
 pub mod ports;
 pub mod report;
@@ -77,6 +78,11 @@ struct Delivery {
     job_type: Option<JobType>,
     account: Option<String>,
     region: Option<String>,
+    /// The report's category (the `category` attribute and the metrics' dimension); a
+    /// notice's is the job's status in lower case.
+    category: &'static str,
+    /// A completion notice (opt-in), not a failure: no `Failures`, no `job_failure` line.
+    notice: bool,
 }
 
 /// The invocation's answer (a direct request gets its report back).
@@ -178,6 +184,11 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
                     self.triage_tuning(req, home.as_deref(), &context).await,
                 )
             }
+            Ok(Input::Notice(mut req)) => {
+                req.account = req.account.or_else(|| home.clone());
+                let name = req.job_name.clone();
+                (name, self.send_notice(req, &context).await)
+            }
         };
         match result {
             Ok(outcome) => Ok(outcome),
@@ -248,9 +259,10 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
             job_type: Some(req.job_type),
             account: req.account.clone(),
             region: req.region.clone(),
+            category: classification.category.as_str(),
+            notice: false,
         };
-        self.deliver(delivery, report, &classification, context)
-            .await
+        self.deliver(delivery, report, context).await
     }
 
     /// Describe*Job, the tails of its hosts' logs within `budget`, the classification and the
@@ -371,9 +383,42 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
             job_type: None,
             account: req.account.clone(),
             region: req.region.clone(),
+            category: classification.category.as_str(),
+            notice: false,
         };
-        self.deliver(delivery, report, &classification, context)
-            .await
+        self.deliver(delivery, report, context).await
+    }
+
+    /// An opted-in job's completion notice: from the event alone, once per job and status.
+    async fn send_notice(
+        &self,
+        req: notice::NoticeRequest,
+        context: &Context,
+    ) -> Result<Outcome, RetryLater> {
+        let report = notice::build(&req);
+        let delivery = Delivery {
+            key: vec![
+                req.account.clone().unwrap_or_else(|| "-".into()),
+                req.job_type.as_str().to_owned(),
+                req.job_name.clone(),
+                "notice".into(),
+                req.status.to_owned(),
+            ],
+            name: req.job_name.clone(),
+            via: req.via,
+            event_id: req.event_id.clone(),
+            resource_type: job::resource_type(req.job_type),
+            job_type: Some(req.job_type),
+            account: req.account.clone(),
+            region: req.region.clone(),
+            category: if req.status == "Stopped" {
+                "stopped"
+            } else {
+                "completed"
+            },
+            notice: true,
+        };
+        self.deliver(delivery, report, context).await
     }
 
     /// A tuning job that failed or finished with failed children: its counters, its failed
@@ -456,9 +501,10 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
             job_type: None,
             account: req.account.clone(),
             region: req.region.clone(),
+            category: classification.category.as_str(),
+            notice: false,
         };
-        self.deliver(delivery, report, &classification, context)
-            .await
+        self.deliver(delivery, report, context).await
     }
 
     /// An endpoint that failed or whose update was rolled back: DescribeEndpoint, the tails of
@@ -548,9 +594,10 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
             job_type: None,
             account: req.account.clone(),
             region: req.region.clone(),
+            category: classification.category.as_str(),
+            notice: false,
         };
-        self.deliver(delivery, report, &classification, context)
-            .await
+        self.deliver(delivery, report, context).await
     }
 
     /// The same for every report kind: claim just before publishing (a failure earlier needs
@@ -561,7 +608,6 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
         &self,
         d: Delivery,
         report: Report,
-        classification: &Classification,
         context: &Context,
     ) -> Result<Outcome, RetryLater> {
         let parts: Vec<&str> = d.key.iter().map(String::as_str).collect();
@@ -598,7 +644,7 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
                 }
             }
         }
-        if let Err(e) = self.publish(&d, &report, classification).await {
+        if let Err(e) = self.publish(&d, &report).await {
             if d.via == Via::Event {
                 if let Err(undo) = self.claims.release(&key, &attempt.owner).await {
                     error!(name = %d.name, error = %undo, key = %key,
@@ -606,19 +652,19 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
                 }
             }
             // Permanent or not, the report is kept in the function's log.
-            self.record(&d, &report, classification);
+            self.record(&d, &report);
             return Err(e.into());
         }
-        self.publish_chat(&d, &report, classification).await;
+        self.publish_chat(&d, &report).await;
         if d.via == Via::Event {
             if let Err(e) = self.claims.complete(&key, &attempt.owner).await {
                 // Sent; only a redelivery after this attempt's deadline could send it again.
                 warn!(name = %d.name, error = %e, key = %key, "cannot mark the report as sent");
             }
         }
-        self.record(&d, &report, classification);
-        info!(name = %d.name, resource = d.resource_type,
-            category = classification.category.as_str(), "failure reported");
+        self.record(&d, &report);
+        info!(name = %d.name, resource = d.resource_type, category = d.category,
+            notice = d.notice, "reported");
         Ok(Outcome::Reported {
             report: report.json,
         })
@@ -715,15 +761,10 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
         Ok(tail)
     }
 
-    async fn publish(
-        &self,
-        d: &Delivery,
-        report: &Report,
-        c: &Classification,
-    ) -> Result<(), AwsError> {
+    async fn publish(&self, d: &Delivery, report: &Report) -> Result<(), AwsError> {
         let mut note = Notification::new(&report.subject, report.text.clone(), report.json.clone())
             .attribute("source", FUNCTION)
-            .attribute("category", c.category.as_str())
+            .attribute("category", d.category)
             .attribute("resource_type", d.resource_type)
             .attribute("account", d.account.clone().unwrap_or_default())
             .attribute("region", d.region.clone().unwrap_or_default());
@@ -736,7 +777,7 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
     /// The chat notice, after the report went out. Best effort: a failure is logged and
     /// counted (`ChatNoticeFailures`), never retried, since a retry would send the report
     /// again.
-    async fn publish_chat(&self, d: &Delivery, report: &Report, c: &Classification) {
+    async fn publish_chat(&self, d: &Delivery, report: &Report) {
         let Some(chat) = &self.chat else {
             return;
         };
@@ -745,7 +786,7 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
         // custom notification; the same attributes as the report allow filter policies.
         let note = Notification::new(&report.subject, message.to_string(), message)
             .attribute("source", FUNCTION)
-            .attribute("category", c.category.as_str())
+            .attribute("category", d.category)
             .attribute("resource_type", d.resource_type);
         if let Err(e) = chat.publish(&note).await {
             warn!(name = %d.name, error = %e, "chat notice not sent (the report was)");
@@ -759,11 +800,23 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
 
     /// EMF `Failures` by [ResourceType, Category] for every kind; for jobs also `FailedJobs`
     /// by [JobType, Category] and [Category] (the dashboard's widget); then the report line.
-    fn record(&self, d: &Delivery, report: &Report, c: &Classification) {
+    fn record(&self, d: &Delivery, report: &Report) {
         let mut lines = Vec::new();
+        if d.notice {
+            // Not a failure: its own count, by [JobType, Status], and no job_failure line.
+            let mut m = MetricRecord::new(self.config.common.metrics_namespace.clone(), Utc::now());
+            m.dimension("JobType", d.job_type.map_or("-", JobType::as_str))
+                .dimension("Status", d.category)
+                .dimension_set(&["JobType", "Status"])
+                .metric("CompletionNotices", 1.0, Unit::Count);
+            self.properties(&mut m, report);
+            lines.extend(m.render_logged());
+            self.sink.write(lines);
+            return;
+        }
         let mut m = MetricRecord::new(self.config.common.metrics_namespace.clone(), Utc::now());
         m.dimension("ResourceType", d.resource_type)
-            .dimension("Category", c.category.as_str())
+            .dimension("Category", d.category)
             .dimension_set(&["ResourceType", "Category"])
             .metric("Failures", 1.0, Unit::Count);
         self.properties(&mut m, report);
@@ -771,7 +824,7 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
         if let Some(job_type) = d.job_type {
             let mut m = MetricRecord::new(self.config.common.metrics_namespace.clone(), Utc::now());
             m.dimension("JobType", job_type.as_str())
-                .dimension("Category", c.category.as_str())
+                .dimension("Category", d.category)
                 .dimension_set(&["JobType", "Category"])
                 .dimension_set(&["Category"])
                 .metric("FailedJobs", 1.0, Unit::Count);

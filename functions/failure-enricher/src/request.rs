@@ -4,6 +4,7 @@
 
 use crate::endpoint::{failure_kind, EndpointRequest};
 use crate::job::TIMEOUT_STATUSES;
+use crate::notice::{self, NoticeRequest};
 use crate::pipeline::{parse_execution_arn, PipelineRequest};
 use crate::tuning::{is_failure, TuningRequest};
 
@@ -45,6 +46,8 @@ pub enum Input {
     Endpoint(EndpointRequest),
     Pipeline(PipelineRequest),
     Tuning(TuningRequest),
+    /// A job that opted in to completion notices ended Completed or Stopped.
+    Notice(NoticeRequest),
     /// A job event whose status is not `Failed`, or another detail-type: nothing to do.
     Ignore {
         reason: String,
@@ -214,6 +217,11 @@ fn from_event(payload: Value) -> Result<Input, InvalidInput> {
     };
     let status = job.status.map(Status::as_str).unwrap_or("(none)");
     let timeout = timeout_of(&event.detail);
+    if timeout.is_none() {
+        if let Some(ended) = notice::wanted(job.tags, status) {
+            return notice_request(&event, &job, ended);
+        }
+    }
     if !job.status.is_some_and(|s| s.is("Failed")) && timeout.is_none() {
         return Ok(Input::Ignore {
             reason: format!(
@@ -244,6 +252,34 @@ fn from_event(payload: Value) -> Result<Input, InvalidInput> {
         via: Via::Event,
         event_id: event.id.clone(),
         timeout,
+    }))
+}
+
+fn notice_request(
+    event: &SageMakerEvent,
+    job: &sagewatch::events::JobSummary<'_>,
+    status: &'static str,
+) -> Result<Input, InvalidInput> {
+    let name = job
+        .name
+        .or_else(|| job.arn.and_then(|a| a.rsplit('/').next()))
+        .map(str::to_owned)
+        .filter(|n| valid_job_name(n))
+        .ok_or_else(|| InvalidInput("job event without a valid job name or ARN".into()))?;
+    Ok(Input::Notice(NoticeRequest {
+        job_type: job.job_type,
+        job_name: name,
+        job_arn: job.arn.map(str::to_owned),
+        status,
+        account: event.account.clone(),
+        region: event.region.clone(),
+        via: Via::Event,
+        event_id: event.id.clone(),
+        start_time: job.start_time.or(job.creation_time),
+        end_time: job.end_time,
+        billable_seconds: job.billable_seconds,
+        instance_type: job.instance_type.map(str::to_owned),
+        instance_count: job.instance_count,
     }))
 }
 

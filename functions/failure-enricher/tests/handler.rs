@@ -330,6 +330,7 @@ impl TapName for Value {
 #[tokio::test]
 async fn every_sample_is_handled_without_panic_and_only_failed_jobs_are_triaged() {
     let mut triaged = Vec::new();
+    let mut noticed = Vec::new();
     for file in sample_names() {
         let payload = sample(&file);
         let jobs = FakeJobs::default(); // no job exists: a triage attempt is Rejected(job_not_found)
@@ -348,10 +349,17 @@ async fn every_sample_is_handled_without_panic_and_only_failed_jobs_are_triaged(
                     "{file}: ignored/invalid but AWS was called"
                 );
             }
+            // An opted-in completion notice: from the event alone, no Describe.
+            Outcome::Reported { report } if report["report_kind"] == "notice" => {
+                assert!(e.jobs.calls.lock().unwrap().is_empty(), "{file}");
+                noticed.push(file);
+                continue;
+            }
             other => panic!("{file}: {other:?}"),
         }
         assert!(e.notifier.sent().is_empty());
     }
+    assert_eq!(noticed, ["training-job-state-change-notify.json"]);
     triaged.sort();
     assert_eq!(
         triaged,
@@ -364,6 +372,8 @@ async fn every_sample_is_handled_without_panic_and_only_failed_jobs_are_triaged(
             "processing-job-state-change.json",
             "training-job-state-change-failed.json",
             "training-job-state-change-max-runtime.json",
+            // event-augmenter's sweep re-emits a lost Failed event: the same path.
+            "training-job-state-change-reconciled-failed.json",
             "transform-job-state-change.json",
         ]
     );
@@ -1284,4 +1294,62 @@ async fn the_chat_topic_gets_each_report_as_a_custom_notification_best_effort() 
         run(&e, event).await.unwrap(),
         Outcome::Duplicate { .. }
     ));
+}
+
+/// A job tagged sagewatch:notify=always gets a completion notice from the event alone (no
+/// AWS call but the publish), once; it is no failure (no `Failures`, no job_failure line);
+/// the same job without the tag gets nothing.
+#[tokio::test]
+async fn an_opted_in_job_gets_one_completion_notice_and_no_failure_metric() {
+    let mut e = enricher(FakeJobs::default(), FakeLogs::default());
+    e.chat = Some(MemoryNotifier::default());
+    let event = sample("training-job-state-change-notify.json");
+    let out = run(&e, event.clone()).await.unwrap();
+    let Outcome::Reported { report } = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(report["report_kind"], "notice");
+    assert_eq!(report["status"], "Completed");
+    // TrainingStartTime 1718020931517 → TrainingEndTime 1718022708204 (ms): 1776 s on 1 host.
+    assert_eq!(report["duration_seconds"], 1776, "{report:#}");
+    assert_eq!(report["instance_seconds"], 1776);
+    let sent = e.notifier.sent();
+    assert_eq!(
+        sent[0].subject,
+        "sagewatch-demo-notify-1 completed after 29m 36s"
+    );
+    assert!(
+        sent[0]
+            .text
+            .contains("1776 instance-seconds on 1 x ml.m5.xlarge"),
+        "{}",
+        sent[0].text
+    );
+    assert_eq!(sent[0].attributes["category"], "completed");
+    assert!(e.jobs.calls.lock().unwrap().is_empty(), "no Describe");
+    assert!(e.logs.calls.lock().unwrap().eq(&0), "no logs read");
+    let docs = e.sink.json();
+    assert!(docs
+        .iter()
+        .all(|d| d.get("Failures").is_none() && d.get("FailedJobs").is_none()));
+    assert!(docs
+        .iter()
+        .any(|d| d["CompletionNotices"] == json!(1.0) && d["Status"] == "completed"));
+    assert!(!e.sink.lines().iter().any(|l| l.contains("job_failure")));
+    let chat = e.chat.as_ref().unwrap().sent();
+    sagewatch::chat::check(&chat[0].report).unwrap();
+    assert_eq!(chat[0].report["metadata"]["eventType"], "completion");
+    assert_eq!(
+        chat[0].report["metadata"]["threadId"],
+        "sagewatch/TrainingJob/123456789012/sagewatch-demo-notify-1"
+    );
+    let again = run(&e, event).await.unwrap();
+    assert!(matches!(again, Outcome::Duplicate { .. }), "{again:?}");
+
+    // Not opted in: the same Completed event is ignored.
+    let out = run(&e, sample("training-job-state-change.json"))
+        .await
+        .unwrap();
+    assert!(matches!(out, Outcome::Ignored { .. }), "{out:?}");
+    assert_eq!(e.notifier.sent().len(), 1);
 }

@@ -60,6 +60,8 @@ const EVENT_SAMPLES: &[(&str, &str)] = &[
         "hyperparameter-tuning-job-state-change-failed-children.json",
         "HyperParameterTuningJob",
     ),
+    // failure-enricher: a Completed job opted in to completion notices.
+    ("training-job-state-change-notify.json", "TrainingJob"),
     ("endpoint-guard-idle-check.json", "Other"),
     // event-augmenter's sweep schedule (a Scheduled Event; functions/event-augmenter tests it).
     ("sweep-schedule.json", "Other"),

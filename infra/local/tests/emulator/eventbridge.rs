@@ -137,6 +137,11 @@ const SAMPLES: &[(&str, &[Route])] = &[
     ),
     // Stopping is not an end yet: overfit-guard waits for Stopped.
     ("training-job-state-change-stopping.json", &[StateChange]),
+    // failure-enricher: a Completed job opted in to completion notices.
+    (
+        "training-job-state-change-notify.json",
+        &[StateChange, FailedJob, TrainingGuard],
+    ),
     (
         "training-job-state-change.json",
         &[StateChange, TrainingGuard],

@@ -77,11 +77,17 @@ FUZZ_TARGETS := -p sagewatch -p overfit-guard -p event-augmenter -p failure-enri
 fuzz:
 	PROPTEST_CASES=$(FUZZ_CASES) cargo test --locked $(FUZZ_TARGETS) --test fuzz
 
-# Classifier throughput and memory; the failure-enricher handler on a worst-case job against the
-# emulator (wall time, peak RSS: how the Lambda's MemorySize and Timeout are chosen).
+# Release builds of the five functions, the lambda_runtime hello-world and the harness
+# (infra/bench: a local Runtime API, each binary cold-started and driven against the emulator:
+# init, cold first event, warm latency, peak RSS, package size, AWS calls -> one markdown
+# table), then the pure core's throughput (classifier, event parsing, EMF, redaction).
+# The in-process failure-enricher bench (cargo bench -p failure-enricher --bench handler) is
+# left out: the harness runs the same worst-case job as a process, without a second SDK build.
+BENCH_FUNCTIONS := overfit-guard event-augmenter failure-enricher endpoint-canary endpoint-guard
 bench: emulator-deps
-	cargo bench -p sagewatch --locked --bench classifier
-	cargo bench -p failure-enricher --locked --bench handler
+	nice -n 10 cargo build --release --locked $(addprefix -p ,$(BENCH_FUNCTIONS)) -p sagewatch-bench
+	target/release/sagewatch-bench
+	cargo bench -p sagewatch --locked --bench classifier --bench core
 
 # Lambda packages with SAM (x86_64 here; arm64 needs the aarch64 Rust standard library:
 # rustup target add aarch64-unknown-linux-gnu). Build and deploy with the same ARCH.

@@ -537,15 +537,15 @@ impl<E: Endpoints, A: Alarms, M: Metrics, N: Notifier, S: Sink> Guard<E, A, M, N
     /// `ReconciledEvents` by [Function, Kind]: an event SageMaker did not deliver (or we did
     /// not handle) that the reconciliation made up for.
     fn count_reconciled(&self, endpoint: &str, missed: &str) {
-        let mut m = MetricRecord::new(self.config.common.metrics_namespace.clone(), Utc::now());
-        m.dimension("Function", FUNCTION)
-            .dimension("Kind", "Endpoint")
-            .dimension_set(&["Function", "Kind"])
-            .metric("ReconciledEvents", 1.0, Unit::Count)
-            .property("sagewatch_event", "reconciled")
+        let mut m = sweep::reconciled_record(
+            &self.config.common.metrics_namespace,
+            Utc::now(),
+            FUNCTION,
+            "Endpoint",
+        );
+        m.property("sagewatch_event", "reconciled")
             .property("endpoint", endpoint)
-            .property("missed", missed)
-            .property("reconciled", true);
+            .property("missed", missed);
         self.sink.write(m.render_logged());
     }
 

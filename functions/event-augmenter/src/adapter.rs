@@ -393,6 +393,7 @@ impl Jobs for SageMakerJobs {
             end_time: None,
             last_modified_time: None,
             billable_seconds: None,
+            secondary_status: None,
             tags: BTreeMap::new(),
         };
         Ok(match job_type {
@@ -431,6 +432,7 @@ impl Jobs for SageMakerJobs {
                         end_time: sm_time(j.training_end_time()),
                         last_modified_time: sm_time(j.last_modified_time()),
                         billable_seconds: count(j.billable_time_in_seconds()),
+                        secondary_status: j.secondary_status().map(|s| Status::new(s.as_str())),
                         ..base(j.training_job_status().map(|s| s.as_str()))
                     }
                 })

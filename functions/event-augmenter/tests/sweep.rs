@@ -49,6 +49,7 @@ fn job(job_type: JobType, name: &str, status: &str, ended_min_ago: i64) -> JobVi
         end_time: Some(end),
         last_modified_time: Some(end),
         billable_seconds: None,
+        secondary_status: None,
         tags: BTreeMap::new(),
     }
 }

@@ -45,6 +45,7 @@ use sagewatch::notify::{Notification, Notifier};
 use sagewatch::output::Sink;
 use sagewatch::report::Kind;
 use sagewatch::status::Status;
+use sagewatch::sweep;
 use sagewatch::target::Target;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -83,6 +84,8 @@ struct Delivery {
     category: &'static str,
     /// A completion notice (opt-in), not a failure: no `Failures`, no `job_failure` line.
     notice: bool,
+    /// Its event was re-emitted by the sweep (SageMaker's never arrived): `ReconciledEvents`.
+    reconciled: bool,
 }
 
 /// The invocation's answer (a direct request gets its report back).
@@ -261,7 +264,14 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
             region: req.region.clone(),
             category: classification.category.as_str(),
             notice: false,
+            reconciled: req.reconciled,
         };
+        let mut report = report;
+        if req.reconciled {
+            if let Value::Object(fields) = &mut report.json {
+                fields.insert("reconciled".into(), json!(true));
+            }
+        }
         self.deliver(delivery, report, context).await
     }
 
@@ -343,6 +353,7 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
                     via: req.via,
                     event_id: None,
                     timeout: None,
+                    reconciled: false,
                 };
                 match self.explain_job(&target, &job_req, share).await? {
                     Some((report, c)) => {
@@ -385,6 +396,7 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
             region: req.region.clone(),
             category: classification.category.as_str(),
             notice: false,
+            reconciled: false,
         };
         self.deliver(delivery, report, context).await
     }
@@ -417,6 +429,7 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
                 "completed"
             },
             notice: true,
+            reconciled: false,
         };
         self.deliver(delivery, report, context).await
     }
@@ -503,6 +516,7 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
             region: req.region.clone(),
             category: classification.category.as_str(),
             notice: false,
+            reconciled: false,
         };
         self.deliver(delivery, report, context).await
     }
@@ -596,6 +610,7 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
             region: req.region.clone(),
             category: classification.category.as_str(),
             notice: false,
+            reconciled: false,
         };
         self.deliver(delivery, report, context).await
     }
@@ -656,6 +671,16 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
             return Err(e.into());
         }
         self.publish_chat(&d, &report).await;
+        if d.reconciled {
+            let mut m = sweep::reconciled_record(
+                &self.config.common.metrics_namespace,
+                Utc::now(),
+                FUNCTION,
+                d.resource_type,
+            );
+            m.property("job_name", &d.name);
+            self.sink.write(m.render_logged());
+        }
         if d.via == Via::Event {
             if let Err(e) = self.claims.complete(&key, &attempt.owner).await {
                 // Sent; only a redelivery after this attempt's deadline could send it again.
@@ -852,6 +877,7 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
             "region",
             "signature_hash",
             "confidence",
+            "reconciled",
         ] {
             if let Some(v) = report.json.get(key) {
                 m.property(key, v.clone());

@@ -31,6 +31,8 @@ pub struct Request {
     /// A training job `Stopped` at a time limit: its SecondaryStatus (`MaxRuntimeExceeded`,
     /// `MaxWaitTimeExceeded`).
     pub timeout: Option<String>,
+    /// Re-emitted by event-augmenter's sweep: SageMaker's own event never arrived.
+    pub reconciled: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,6 +193,7 @@ pub fn parse(payload: Value) -> Result<Input, InvalidInput> {
             via: Via::Direct,
             event_id: None,
             timeout: None,
+            reconciled: false,
         }));
     }
     Err(InvalidInput(
@@ -252,6 +255,7 @@ fn from_event(payload: Value) -> Result<Input, InvalidInput> {
         via: Via::Event,
         event_id: event.id.clone(),
         timeout,
+        reconciled: event.is_reconciled(),
     }))
 }
 

@@ -943,3 +943,49 @@ async fn a_report_also_reaches_the_chat_topic_as_a_custom_notification() {
         Some("Endpoint")
     );
 }
+
+/// A failure whose SageMaker event was lost, re-emitted by event-augmenter's sweep (source
+/// `sagewatch.sweep`, `events/training-job-state-change-reconciled-failed.json`): reported
+/// once, marked `reconciled`, counted as `ReconciledEvents`; SageMaker's own event arriving
+/// late, and the re-emission delivered again, are duplicates.
+#[tokio::test]
+async fn a_failure_re_emitted_by_the_sweep_is_reported_once_and_the_late_event_is_a_duplicate() {
+    let f = fixture().await;
+    let config = f.emu.sdk_config().await;
+    let table = unique_name("dedupe");
+    create_dedupe_table(&config, &table).await;
+    let name = unique_name("lost");
+    f.emu.seed_job(JobKind::Training, &name, json!({"TrainingJobStatus": "Failed", "FailureReason": "CapacityError: Unable to provision requested ML compute capacity. Please retry using a different ML instance type."})).await;
+    let claims = DynamoClaims::new(ddb::Client::new(&config), &table);
+    let e = f.enricher(&claims);
+    let mut reemitted =
+        sagewatch::testing::sample("training-job-state-change-reconciled-failed.json");
+    reemitted["detail"]["TrainingJobName"] = json!(name);
+    reemitted["detail"]["SagewatchReconciled"]["account"] = json!(ACCOUNT_ID);
+    // PutEvents stamps the sender's account; the job's own is in the detail.
+    reemitted["account"] = json!("999999999999");
+
+    let out = invoke(&e, reemitted.clone()).await.unwrap();
+    let Outcome::Reported { report } = out else {
+        panic!("not reported: {out:?}");
+    };
+    assert_eq!(report["reconciled"], json!(true), "{report}");
+    assert_eq!(report["account"], json!(ACCOUNT_ID), "{report}");
+    assert_eq!(report["category"], json!("capacity_or_limit"), "{report}");
+    let counted: Vec<Value> = e
+        .sink
+        .json()
+        .into_iter()
+        .filter(|l| l["ReconciledEvents"] == json!(1.0))
+        .collect();
+    assert_eq!(counted.len(), 1, "{counted:?}");
+    assert_eq!(counted[0]["Function"], json!("failure-enricher"));
+    assert_eq!(counted[0]["Kind"], json!("TrainingJob"));
+    assert_eq!(f.inbox.drain().await.len(), 1);
+
+    for late in [failed_event(&name), reemitted] {
+        let out = invoke(&e, late).await.unwrap();
+        assert!(matches!(out, Outcome::Duplicate { .. }), "{out:?}");
+    }
+    assert!(f.inbox.drain().await.is_empty());
+}

@@ -294,6 +294,8 @@ pub struct JobView {
     pub last_modified_time: Option<DateTime<Utc>>,
     /// Training jobs only.
     pub billable_seconds: Option<u64>,
+    /// Training jobs only: `MaxRuntimeExceeded` on a Stopped job is a timeout to report.
+    pub secondary_status: Option<Status>,
     /// Describe*Job carries no tags (ListTags does); empty unless the caller read them.
     pub tags: BTreeMap<String, String>,
 }
@@ -355,6 +357,7 @@ impl JobView {
                 training_end_time: self.end_time,
                 last_modified_time: self.last_modified_time,
                 billable_time_in_seconds: self.billable_seconds,
+                secondary_status: self.secondary_status.clone(),
                 tags: self.tags.clone(),
                 ..TrainingJob::default()
             })),
@@ -467,6 +470,9 @@ impl JobView {
             "LastModifiedTime",
             serde_json::json!(millis(self.last_modified_time)),
         );
+        if let Some(secondary) = &self.secondary_status {
+            put("SecondaryStatus", Value::from(secondary.as_str()));
+        }
         put(
             "BillableTimeInSeconds",
             serde_json::json!(self.billable_seconds),
@@ -506,13 +512,25 @@ pub fn reconciled(
     function: &str,
     view: &JobView,
 ) -> MetricRecord {
+    let mut m = reconciled_record(namespace, at, function, kind(view.job_type));
+    m.property("job_name", &view.name)
+        .property("status", view.status.as_str());
+    m
+}
+
+/// `ReconciledEvents` by [Function, Kind] for any resource (`Kind`: `TrainingJob`,
+/// `Endpoint`, …): the one metric every function's reconciliation writes.
+pub fn reconciled_record(
+    namespace: &str,
+    at: DateTime<Utc>,
+    function: &str,
+    kind: &str,
+) -> MetricRecord {
     let mut m = MetricRecord::new(namespace, at);
     m.dimension("Function", function)
-        .dimension("Kind", kind(view.job_type))
+        .dimension("Kind", kind)
         .dimension_set(&["Function", "Kind"])
         .metric("ReconciledEvents", 1.0, Unit::Count)
-        .property("job_name", &view.name)
-        .property("status", view.status.as_str())
         .property("reconciled", true);
     m
 }
@@ -578,6 +596,7 @@ mod tests {
             end_time: Some(at("2026-12-01T11:00:00Z")),
             last_modified_time: Some(at("2026-12-01T11:00:01Z")),
             billable_seconds: Some(3300),
+            secondary_status: Some(Status::new("Failed")),
             tags: [("team".to_owned(), "nlp".to_owned())].into(),
         };
         let r = view.reemitted("222233334444");
@@ -611,6 +630,11 @@ mod tests {
         assert_eq!(t.resource_config.instance_count, Some(2));
         assert_eq!(t.training_end_time, view.end_time);
         assert_eq!(t.billable_time_in_seconds, Some(3300));
+        assert_eq!(
+            t.secondary_status.as_ref().map(|s| s.as_str()),
+            Some("Failed"),
+            "a time-limit stop stays recognisable"
+        );
         assert_eq!(t.tags.get("team").map(String::as_str), Some("nlp"));
         // Only the sweep's source may name another account; SageMaker's envelope is kept.
         let mut spoofed = delivered;
@@ -728,6 +752,7 @@ mod tests {
             end_time: Some(at("2024-03-01T10:00:00Z")),
             last_modified_time: Some(at("2024-03-01T10:01:00Z")),
             billable_seconds: Some(3300),
+            secondary_status: None,
             tags: BTreeMap::new(),
         }
     }

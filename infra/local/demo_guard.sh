@@ -34,7 +34,9 @@ import boto3, sys
 cw = boto3.client("cloudwatch")
 alarms = cw.describe_alarms(AlarmNamePrefix=f"sagewatch-endpoint-{sys.argv[1]}-")["MetricAlarms"]
 print(f"{len(alarms)} alarms:")
-for a in alarms:
+# Optional second argument: show at most that many (no `| head`: with pipefail, a closed
+# pipe would fail the demo).
+for a in alarms[: int(sys.argv[2]) if len(sys.argv) > 2 else None]:
     stat = a.get("ExtendedStatistic") or a.get("Statistic") or "metric math"
     metric = a.get("MetricName") or "rate"
     print("  %s: %s %s %s %g" % (a["AlarmName"], metric, stat, a["ComparisonOperator"], a["Threshold"]))
@@ -69,7 +71,7 @@ done
 invoke events/endpoint-state-change-in-service-2-variants.json "endpoint-guard: $EP is InService - its alarms, thresholds scaled by core count"
 aws_py "$SHOW_ALARMS" "$EP"
 invoke events/endpoint-state-change-in-service-2-variants.json "endpoint-guard: EventBridge delivers the same event again (same alarms, nothing changes)"
-aws_py "$SHOW_ALARMS" "$EP" | head -1
+aws_py "$SHOW_ALARMS" "$EP" 0
 
 invoke events/endpoint-guard-idle-check.json "endpoint-guard: the hourly idle check (dry-run by default: the tagged endpoint would be deleted)"
 
@@ -80,5 +82,5 @@ aws_py "$SHOW_ALARMS" "$EP"
 # The lost event: sagewatch-demo-idle went InService without any event reaching endpoint-guard
 # (EventBridge delivers best effort). The 15-minute reconciliation finds it unalarmed.
 invoke events/endpoint-guard-reconcile.json "endpoint-guard: the reconciliation - endpoints whose InService event never arrived get their alarms (ReconciledEvents)"
-aws_py "$SHOW_ALARMS" sagewatch-demo-idle | head -3
+aws_py "$SHOW_ALARMS" sagewatch-demo-idle 2
 invoke events/endpoint-guard-reconcile.json "endpoint-guard: the next reconciliation finds nothing to repair"

@@ -199,12 +199,13 @@ def show(endpoint: str) -> None:
         for m in msgs:
             seen += 1
             report = json.loads(m["Body"])
-            if "category" in report:  # failure-enricher
-                print(f"  - failure report: {report['job_type']} job {report['job_name']} -> {report['category']}"
-                      f" (confidence {report['confidence']}, signature #{report.get('signature_hash')})")
-                print(f"    what to do: {report['hint']}")
-                for ev in report.get("evidence", []):
-                    print(f"    evidence [{ev['host']}] {ev['text'][:110]}")
+            if "category" in report:  # failure-enricher: jobs, endpoints, pipelines, tuning jobs
+                print(f"  - failure report: {subject_of(report)} -> {report['category']}"
+                      f" (confidence {report.get('confidence')}, signature #{report.get('signature_hash')})"
+                      + (" [reconciled]" if report.get("reconciled") else ""))
+                print(f"    what to do: {report.get('hint')}")
+                for ev in report.get("evidence", [])[:3]:
+                    print(f"    evidence [{ev.get('host', '-')}] {str(ev.get('text', ''))[:110]}")
                 secret = report.get("hyperparameters", {}).get("wandb_api_key")
                 if secret:
                     print(f"    hyperparameter wandb_api_key as sent: {secret}")
@@ -213,6 +214,16 @@ def show(endpoint: str) -> None:
             print(f"    {report.get('detail')}")
     if not seen:
         print("  (none)")
+
+
+def subject_of(report: dict) -> str:
+    """What a failure report is about, whatever its kind."""
+    for key, label in (("job_name", None), ("endpoint_name", "endpoint"),
+                       ("pipeline_name", "pipeline"), ("tuning_job_name", "tuning job")):
+        if report.get(key):
+            label = label or f"{report.get('job_type', '')} job".strip()
+            return f"{label} {report[key]}"
+    return "(unknown resource)"
 
 
 def reports(_: str) -> None:

@@ -24,9 +24,18 @@ const EVENT_SAMPLES: &[(&str, &str)] = &[
     ("training-job-state-change.json", "TrainingJob"),
     ("training-job-state-change-gpu-2-hosts.json", "TrainingJob"),
     ("training-job-state-change-failed.json", "TrainingJob"),
-    ("training-job-state-change-reconciled-failed.json", "TrainingJob"),
-    ("training-job-state-change-guard-in-progress.json", "TrainingJob"),
-    ("training-job-state-change-guard-completed.json", "TrainingJob"),
+    (
+        "training-job-state-change-reconciled-failed.json",
+        "TrainingJob",
+    ),
+    (
+        "training-job-state-change-guard-in-progress.json",
+        "TrainingJob",
+    ),
+    (
+        "training-job-state-change-guard-completed.json",
+        "TrainingJob",
+    ),
     ("training-job-state-change-stopping.json", "TrainingJob"),
     ("training-job-state-change-doc-verbatim.json", "TrainingJob"),
     ("processing-job-state-change.json", "ProcessingJob"),

@@ -346,6 +346,14 @@ def main(argv: list[str] | None = None) -> None:
     from werkzeug.serving import make_server
 
     class Handler(MotoRequestHandler):
+        def setup(self) -> None:
+            super().setup()
+            # Werkzeug writes a response's head and body in separate sends: on a kept-alive
+            # connection Nagle + delayed ACK would stall each response ~40 ms (make bench).
+            import socket
+
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
         def log_request(self, *a: Any, **k: Any) -> None:
             if args.verbose:
                 super().log_request(*a, **k)

@@ -354,6 +354,9 @@ struct Driver<'a> {
     rx: &'a Receiver<Seen>,
     function_arn: String,
     invocations: u64,
+    /// A `/next` that arrived while an invoke was still collecting its `Sent` (a fast
+    /// function asks again before the connection thread reports the write).
+    early_next: Option<(Instant, std::sync::mpsc::SyncSender<Invocation>)>,
 }
 
 struct Answer {
@@ -372,7 +375,10 @@ impl Driver<'_> {
     }
 
     /// The next `/next` (an `/init/error` is fatal: the function could not start).
-    fn next(&self) -> (Instant, std::sync::mpsc::SyncSender<Invocation>) {
+    fn next(&mut self) -> (Instant, std::sync::mpsc::SyncSender<Invocation>) {
+        if let Some(early) = self.early_next.take() {
+            return early;
+        }
         loop {
             match self.recv("GET /next") {
                 Seen::Next { at, reply } => return (at, reply),
@@ -460,9 +466,11 @@ fn measure(
         rx,
         function_arn: format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{}", f.name),
         invocations: 0,
+        early_next: None,
     };
     for i in 0..cold {
         drain(rx);
+        driver.early_next = None;
         proxy.take();
         let exec = Instant::now();
         let p = Process::spawn(binary, env);
@@ -484,6 +492,7 @@ fn measure(
     }
 
     drain(rx);
+    driver.early_next = None;
     let p = Process::spawn(binary, env);
     let (_, mut reply) = driver.next();
     // One event first: the warm figures are for a process that has served one.
@@ -674,7 +683,7 @@ fn print_report(rows: &[Row], packages: &[(&str, (u64, u64))], cold: usize, warm
     println!("### `make bench` — {}\n", machine());
     println!(
         "Times in ms: init = exec → first `/next`, cold = exec → first response ({cold} cold starts: median / p90); \
-         warm = event written → response read ({warm} invokes in one process, the 16-host job fewer: p50 / p99), split into \
+         warm = event write → response read ({warm} invokes in one process, the 16-host job fewer: p50 / p99), split into \
          AWS = an AWS call outstanding at the proxy (emulator + proxy) and ours = the rest. \
          RSS = VmHWM (MiB) once idle after the cold event / after the warm run. \
          Package = release binary / `bootstrap` zipped (MB).\n"

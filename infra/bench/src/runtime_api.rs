@@ -25,7 +25,7 @@ pub enum Seen {
         at: Instant,
         reply: SyncSender<Invocation>,
     },
-    /// The event's last byte was handed to the kernel.
+    /// The event is about to be written (stamped just before the write).
     Sent { at: Instant },
     /// `POST .../invocation/{id}/response` (whole body read).
     Response { at: Instant, id: String },
@@ -103,10 +103,13 @@ fn serve(stream: TcpStream, tx: &Sender<Seen>) {
                     ),
                 ),
             ];
+            // Stamped before the write: a fast function answers before this thread is
+            // scheduled again, so a stamp taken after it could land after the response.
+            let before = Instant::now();
             if respond(&mut writer, "200 OK", &headers, &inv.body).is_err() {
                 return;
             }
-            let _ = tx.send(Seen::Sent { at: Instant::now() });
+            let _ = tx.send(Seen::Sent { at: before });
         } else if method == "POST" && rest == "/init/error" {
             let _ = tx.send(Seen::InitError { body: req.body });
             let _ = accepted(&mut writer);

@@ -658,10 +658,6 @@ fn main() {
                     .to_string()
                     .into_bytes(),
             };
-            eprintln!(
-                "{} / {}: {cold} cold starts, {warm} warm invokes",
-                f.name, case.label
-            );
             // The 16-host job reads 16 log streams per invoke: 1,000 of them against moto
             // would take most of the time budget, and its warm figure is not a hot path.
             let warm = if matches!(case.source, Source::BigJob) {
@@ -669,6 +665,10 @@ fn main() {
             } else {
                 warm
             };
+            eprintln!(
+                "{} / {}: {cold} cold starts, {warm} warm invokes",
+                f.name, case.label
+            );
             let row = measure(f, case, &body, &binary, &env, &rx, &proxy, cold, warm);
             rows.push(row);
         }

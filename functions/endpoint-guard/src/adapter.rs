@@ -9,6 +9,7 @@ use crate::ports::{
 use aws_sdk_cloudwatch as cw;
 use aws_sdk_sagemaker as sm;
 use chrono::{DateTime, Utc};
+use sagewatch::error::found;
 use sagewatch::error::{AwsError, ErrorKind};
 use sagewatch_aws::error::from_sdk;
 use std::collections::{BTreeMap, HashMap};
@@ -29,22 +30,15 @@ impl SageMakerEndpoints {
 
 impl Endpoints for SageMakerEndpoints {
     async fn describe(&self, name: &str) -> Result<Option<EndpointView>, AwsError> {
-        let ep = match self
+        let out = self
             .client
             .describe_endpoint()
             .endpoint_name(name)
             .send()
             .await
-        {
-            Ok(ep) => ep,
-            Err(e) => {
-                let err = from_sdk("DescribeEndpoint", &e);
-                return if err.kind == ErrorKind::NotFound {
-                    Ok(None)
-                } else {
-                    Err(err)
-                };
-            }
+            .map_err(|e| from_sdk("DescribeEndpoint", &e));
+        let Some(ep) = found(out)? else {
+            return Ok(None);
         };
         // Instance types are in the endpoint config only.
         let mut types: HashMap<String, (Option<String>, i32, bool)> = HashMap::new();

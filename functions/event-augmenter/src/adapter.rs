@@ -17,6 +17,7 @@ use cw::types::{
     Dimension, MessageData, Metric, MetricDataQuery, MetricStat, RecentlyActive, ScanBy, StatusCode,
 };
 use sagewatch::claims::{schema, Claim, ClaimItem, ClaimStore, Claimed};
+use sagewatch::error::found;
 use sagewatch::error::{AwsError, ErrorKind};
 use sagewatch::events::JobType;
 use sagewatch::status::Status;
@@ -266,16 +267,6 @@ fn listed(name: Option<&str>, status: Option<&str>, modified: Option<&SmithyTime
         name: name.unwrap_or_default().to_owned(),
         status: Status::new(status.unwrap_or_default()),
         last_modified: sm_time(modified),
-    }
-}
-
-/// A missing job is `None`: it was deleted between the listing and the describe (SageMaker
-/// answers ValidationException "Requested resource not found.", kind `not_found`).
-fn found<T>(r: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
-    match r {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
     }
 }
 

@@ -11,6 +11,7 @@ use aws_config::SdkConfig;
 use aws_sdk_cloudwatchlogs as cwl;
 use aws_sdk_sagemaker as sm;
 use chrono::{DateTime, Utc};
+use sagewatch::error::found;
 use sagewatch::error::{AwsError, ErrorKind};
 use sagewatch::events::JobType;
 use sagewatch::target::Target;
@@ -62,17 +63,6 @@ fn params(map: Option<&HashMap<String, String>>) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-fn found<T>(op: &'static str, r: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
-    match r {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if e.kind == ErrorKind::NotFound => {
-            tracing::debug!(operation = op, error = %e, "not found");
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
-}
-
 impl Jobs for JobAccounts {
     async fn describe(
         &self,
@@ -89,7 +79,7 @@ impl Jobs for JobAccounts {
                     .send()
                     .await
                     .map_err(|e| from_sdk("DescribeTrainingJob", &e));
-                Ok(found("DescribeTrainingJob", out)?.map(|j| training(name, &j)))
+                Ok(found(out)?.map(|j| training(name, &j)))
             }
             JobType::Processing => {
                 let out = sm
@@ -98,7 +88,7 @@ impl Jobs for JobAccounts {
                     .send()
                     .await
                     .map_err(|e| from_sdk("DescribeProcessingJob", &e));
-                Ok(found("DescribeProcessingJob", out)?.map(|j| processing(name, &j)))
+                Ok(found(out)?.map(|j| processing(name, &j)))
             }
             JobType::Transform => {
                 let out = sm
@@ -107,7 +97,7 @@ impl Jobs for JobAccounts {
                     .send()
                     .await
                     .map_err(|e| from_sdk("DescribeTransformJob", &e));
-                Ok(found("DescribeTransformJob", out)?.map(|j| transform(name, &j)))
+                Ok(found(out)?.map(|j| transform(name, &j)))
             }
         }
     }
@@ -124,7 +114,7 @@ impl Jobs for JobAccounts {
             .send()
             .await
             .map_err(|e| from_sdk("DescribeEndpoint", &e));
-        Ok(found("DescribeEndpoint", out)?.map(|e| endpoint(name, &e)))
+        Ok(found(out)?.map(|e| endpoint(name, &e)))
     }
 
     async fn pipeline_steps(
@@ -144,7 +134,7 @@ impl Jobs for JobAccounts {
                 .send()
                 .await
                 .map_err(|e| from_sdk("ListPipelineExecutionSteps", &e));
-            let Some(page) = found("ListPipelineExecutionSteps", page)? else {
+            let Some(page) = found(page)? else {
                 return Ok(None);
             };
             list.steps
@@ -172,7 +162,7 @@ impl Jobs for JobAccounts {
             .send()
             .await
             .map_err(|e| from_sdk("DescribeHyperParameterTuningJob", &e));
-        Ok(found("DescribeHyperParameterTuningJob", out)?.map(|t| {
+        Ok(found(out)?.map(|t| {
             let c = t.training_job_status_counters();
             let counters = [
                 ("Completed", c.and_then(|c| c.completed())),
@@ -225,7 +215,7 @@ impl Jobs for JobAccounts {
                 .await
                 .map_err(|e| from_sdk("ListTrainingJobsForHyperParameterTuningJob", &e));
             // The tuning job was described a moment ago: gone now means no children to read.
-            let Some(page) = found("ListTrainingJobsForHyperParameterTuningJob", page)? else {
+            let Some(page) = found(page)? else {
                 return Ok(out);
             };
             out.children.extend(

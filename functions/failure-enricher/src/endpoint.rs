@@ -7,7 +7,6 @@ use crate::request::Via;
 use chrono::{DateTime, Utc};
 use sagewatch::classify::Classification;
 use sagewatch::status::Status;
-use sagewatch::target::partition_of_region;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 
@@ -162,11 +161,7 @@ fn text(doc: &Value, verb: &str) -> String {
 }
 
 pub fn console_url(name: &str, region: &str) -> String {
-    let host = match partition_of_region(region) {
-        "aws-cn" => "console.amazonaws.cn",
-        "aws-us-gov" => "console.amazonaws-us-gov.com",
-        _ => "console.aws.amazon.com",
-    };
+    let host = sagewatch::target::console_host(region);
     format!("https://{region}.{host}/sagemaker/home?region={region}#/endpoints/{name}")
 }
 

@@ -9,7 +9,6 @@ use chrono::{DateTime, Utc};
 use sagewatch::classify::Classification;
 use sagewatch::events::JobType;
 use sagewatch::redact::{redact_json, redact_map, KnownSecrets};
-use sagewatch::target::partition_of_region;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 
@@ -300,11 +299,7 @@ fn iso_ms(ms: i64) -> Option<String> {
 
 /// The job's page in the SageMaker console of its partition.
 pub fn console_url(job_type: JobType, name: &str, region: &str) -> String {
-    let host = match partition_of_region(region) {
-        "aws-cn" => "console.amazonaws.cn",
-        "aws-us-gov" => "console.amazonaws-us-gov.com",
-        _ => "console.aws.amazon.com",
-    };
+    let host = sagewatch::target::console_host(region);
     let page = match job_type {
         JobType::Training => "jobs",
         JobType::Processing => "processing-jobs",

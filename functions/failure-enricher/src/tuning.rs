@@ -295,11 +295,7 @@ fn text(doc: &Value, verb: &str) -> String {
 }
 
 pub fn console_url(name: &str, region: &str) -> String {
-    let host = match sagewatch::target::partition_of_region(region) {
-        "aws-cn" => "console.amazonaws.cn",
-        "aws-us-gov" => "console.amazonaws-us-gov.com",
-        _ => "console.aws.amazon.com",
-    };
+    let host = sagewatch::target::console_host(region);
     format!("https://{region}.{host}/sagemaker/home?region={region}#/hyper-tuning-jobs/{name}")
 }
 

@@ -11,6 +11,7 @@ use aws_sdk_cloudwatch as cw;
 use aws_sdk_sagemaker as sm;
 use chrono::{DateTime, Utc};
 use sagewatch::alarm::{AlarmMetric, AlarmState};
+use sagewatch::error::found;
 use sagewatch::error::{AwsError, ErrorKind};
 use sagewatch::status::Status;
 use sagewatch_aws::error::from_sdk;
@@ -271,24 +272,17 @@ impl Guarding for SageMakerJobs {
         target: &Target,
         name: &str,
     ) -> Result<Option<JobFacts>, AwsError> {
-        let out = match self
+        let out = self
             .client(target)
             .await
             .describe_training_job()
             .training_job_name(name)
             .send()
             .await
-        {
-            Ok(out) => out,
-            Err(e) => {
-                let err = from_sdk("DescribeTrainingJob", &e);
-                // AWS's and moto's "not found" wording, one rule in from_sdk.
-                return if err.kind == ErrorKind::NotFound {
-                    Ok(None)
-                } else {
-                    Err(err)
-                };
-            }
+            .map_err(|e| from_sdk("DescribeTrainingJob", &e));
+        // AWS's and moto's "not found" wording, one rule in from_sdk.
+        let Some(out) = found(out)? else {
+            return Ok(None);
         };
         let resources = out.resource_config();
         Ok(Some(JobFacts {

@@ -72,6 +72,20 @@ impl fmt::Display for ErrorKind {
     }
 }
 
+/// A call whose "not found" is an answer, not an error (a job deleted between a listing and
+/// its Describe, an endpoint already gone): `None`. Every adapter reads it through the one
+/// not-found rule in `sagewatch_aws::error::from_sdk`.
+pub fn found<T>(r: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.kind == ErrorKind::NotFound => {
+            tracing::debug!(operation = e.operation, error = %e, "not found");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// An AWS call failed. `code` and `message` are the service's (redacted and bounded by the
 /// adapter), for logs and reports only: decisions use `kind`.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]

@@ -63,6 +63,15 @@ pub fn partition_of_region(region: &str) -> &'static str {
     }
 }
 
+/// The AWS console's host in the partition of `region`.
+pub fn console_host(region: &str) -> &'static str {
+    match partition_of_region(region) {
+        "aws-cn" => "console.amazonaws.cn",
+        "aws-us-gov" => "console.amazonaws-us-gov.com",
+        _ => "console.aws.amazon.com",
+    }
+}
+
 /// `arn:aws:lambda:<region>:<account>:function:<name>` → account.
 pub fn account_of_arn(arn: &str) -> Option<String> {
     let account = arn.split(':').nth(4)?;

@@ -19,7 +19,7 @@ use event_augmenter::{Augmenter, Config, Disposition, Response, Summary};
 use lambda_runtime::{Context, LambdaEvent};
 use sagewatch::output::MemorySink;
 use sagewatch_emulator::{
-    create_dedupe_table, unique_name, CallCounter, Emulator, LoseAnswers, ACCOUNT_ID,
+    create_dedupe_table, unique_name, CallCounter, Emulator, LoseAnswers, Queue, ACCOUNT_ID,
 };
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -1125,10 +1125,9 @@ async fn the_sweep_is_bounded_in_pages_and_jobs_and_the_next_run_picks_up_the_re
 
 /// A bus of its own with one rule for the sweep's source, its target a queue: what the
 /// sweep re-emits, as EventBridge delivers it.
-async fn sweep_bus(f: &mut Fixture) -> (sqs::Client, String) {
+async fn sweep_bus(f: &mut Fixture) -> Queue {
     let config = Emulator::shared().await.sdk_config().await;
     let events = eb::Client::new(&config);
-    let queues = sqs::Client::new(&config);
     let bus = unique_name("sweep-bus");
     events
         .create_event_bus()
@@ -1145,26 +1144,7 @@ async fn sweep_bus(f: &mut Fixture) -> (sqs::Client, String) {
         .send()
         .await
         .expect("PutRule");
-    let url = queues
-        .create_queue()
-        .queue_name(unique_name("reemitted"))
-        .send()
-        .await
-        .expect("CreateQueue")
-        .queue_url()
-        .expect("QueueUrl")
-        .to_owned();
-    let arn = queues
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("GetQueueAttributes")
-        .attributes()
-        .and_then(|a| a.get(&sqs::types::QueueAttributeName::QueueArn))
-        .expect("QueueArn")
-        .clone();
+    let queue = Queue::new(&config, "reemitted").await;
     events
         .put_targets()
         .rule(&rule)
@@ -1172,7 +1152,7 @@ async fn sweep_bus(f: &mut Fixture) -> (sqs::Client, String) {
         .targets(
             eb::types::Target::builder()
                 .id("queue")
-                .arn(arn)
+                .arn(&queue.arn)
                 .build()
                 .expect("Target"),
         )
@@ -1185,27 +1165,11 @@ async fn sweep_bus(f: &mut Fixture) -> (sqs::Client, String) {
             .build(),
     );
     f.augmenter.bus = EventBridgeBus::new(counted, Some(bus));
-    (queues, url)
+    queue
 }
 
-async fn received(queues: &sqs::Client, url: &str) -> Vec<Value> {
-    let mut out = Vec::new();
-    loop {
-        let page = queues
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .visibility_timeout(300)
-            .send()
-            .await
-            .expect("ReceiveMessage");
-        if page.messages().is_empty() {
-            return out;
-        }
-        for m in page.messages() {
-            out.push(serde_json::from_str(m.body().unwrap_or_default()).expect("JSON event"));
-        }
-    }
+async fn received(queue: &Queue) -> Vec<Value> {
+    queue.drain().await.into_iter().map(|r| r.body).collect()
 }
 
 /// The lost state changes are put on the bus once each, as events every other consumer's
@@ -1213,7 +1177,7 @@ async fn received(queues: &sqs::Client, url: &str) -> Vec<Value> {
 #[tokio::test]
 async fn the_sweep_re_emits_each_lost_state_change_once_for_the_other_consumers() {
     let mut f = fixture().await;
-    let (queues, url) = sweep_bus(&mut f).await;
+    let queue = sweep_bus(&mut f).await;
     let now = at("2024-04-01T11:00:00Z");
     let (done, failed) = (unique_name("re-done"), unique_name("re-failed"));
     seed_finished(json!([
@@ -1230,7 +1194,7 @@ async fn the_sweep_re_emits_each_lost_state_change_once_for_the_other_consumers(
     assert_eq!(first.reemitted, 2, "{first:?}");
     assert_eq!(count(&f.calls.counts(), "PutEvents"), 2);
 
-    let got = received(&queues, &url).await;
+    let got = received(&queue).await;
     assert_eq!(got.len(), 2, "{got:?}");
     let event = got
         .iter()
@@ -1258,5 +1222,5 @@ async fn the_sweep_re_emits_each_lost_state_change_once_for_the_other_consumers(
     let second = f.sweep_at(now + chrono::Duration::minutes(15)).await;
     assert_eq!(second.reemitted, 0, "{second:?}");
     assert_eq!(count(&f.calls.counts(), "PutEvents"), 0);
-    assert!(received(&queues, &url).await.is_empty());
+    assert!(received(&queue).await.is_empty());
 }

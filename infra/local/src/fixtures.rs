@@ -39,57 +39,28 @@ pub async fn create_dedupe_table(config: &SdkConfig, table: &str) {
         .expect("CreateTable");
 }
 
-/// A new SNS topic with an SQS queue subscribed (raw delivery: the queue receives the
-/// `sqs` entry of a `MessageStructure=json` message, and the message attributes).
-pub struct Inbox {
-    pub topic_arn: String,
-    pub queue_url: String,
+/// A new SQS queue (a rule's or a topic's target) and what arrives on it.
+pub struct Queue {
+    pub url: String,
+    pub arn: String,
     sqs: sqs::Client,
 }
 
-/// One received message: its body parsed as JSON, and its string message attributes.
-#[derive(Debug, Clone)]
-pub struct Received {
-    pub body: Value,
-    pub attributes: BTreeMap<String, String>,
-}
-
-impl Inbox {
-    pub async fn new(config: &SdkConfig, prefix: &str) -> Inbox {
-        let sns = sns::Client::new(config);
+impl Queue {
+    pub async fn new(config: &SdkConfig, prefix: &str) -> Queue {
         let sqs = sqs::Client::new(config);
-        let topic_arn = sns
-            .create_topic()
-            .name(unique_name(prefix))
-            .send()
-            .await
-            .expect("CreateTopic")
-            .topic_arn()
-            .expect("topic arn")
-            .to_owned();
-        let queue_url = sqs
+        let url = sqs
             .create_queue()
-            .queue_name(unique_name(&format!("{prefix}-q")))
+            .queue_name(unique_name(prefix))
             .send()
             .await
             .expect("CreateQueue")
             .queue_url()
             .expect("queue url")
             .to_owned();
-        let queue_name = queue_url.rsplit('/').next().unwrap_or_default();
-        sns.subscribe()
-            .topic_arn(&topic_arn)
-            .protocol("sqs")
-            .endpoint(format!("arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{queue_name}"))
-            .attributes("RawMessageDelivery", "true")
-            .send()
-            .await
-            .expect("Subscribe");
-        Inbox {
-            topic_arn,
-            queue_url,
-            sqs,
-        }
+        let name = url.rsplit('/').next().unwrap_or_default();
+        let arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}");
+        Queue { url, arn, sqs }
     }
 
     /// Everything delivered so far (received and deleted). Bodies that are not JSON panic.
@@ -99,7 +70,7 @@ impl Inbox {
             let r = self
                 .sqs
                 .receive_message()
-                .queue_url(&self.queue_url)
+                .queue_url(&self.url)
                 .max_number_of_messages(10)
                 .message_attribute_names("All")
                 .send()
@@ -124,7 +95,7 @@ impl Inbox {
                 if let Some(handle) = m.receipt_handle() {
                     self.sqs
                         .delete_message()
-                        .queue_url(&self.queue_url)
+                        .queue_url(&self.url)
                         .receipt_handle(handle)
                         .send()
                         .await
@@ -132,5 +103,54 @@ impl Inbox {
                 }
             }
         }
+    }
+}
+
+/// A new SNS topic with an SQS queue subscribed (raw delivery: the queue receives the
+/// `sqs` entry of a `MessageStructure=json` message, and the message attributes).
+pub struct Inbox {
+    pub topic_arn: String,
+    pub queue_url: String,
+    queue: Queue,
+}
+
+/// One received message: its body parsed as JSON, and its string message attributes.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub body: Value,
+    pub attributes: BTreeMap<String, String>,
+}
+
+impl Inbox {
+    pub async fn new(config: &SdkConfig, prefix: &str) -> Inbox {
+        let sns = sns::Client::new(config);
+        let topic_arn = sns
+            .create_topic()
+            .name(unique_name(prefix))
+            .send()
+            .await
+            .expect("CreateTopic")
+            .topic_arn()
+            .expect("topic arn")
+            .to_owned();
+        let queue = Queue::new(config, &format!("{prefix}-q")).await;
+        sns.subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(&queue.arn)
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await
+            .expect("Subscribe");
+        Inbox {
+            topic_arn,
+            queue_url: queue.url.clone(),
+            queue,
+        }
+    }
+
+    /// Everything delivered so far (received and deleted). Bodies that are not JSON panic.
+    pub async fn drain(&self) -> Vec<Received> {
+        self.queue.drain().await
     }
 }

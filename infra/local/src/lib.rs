@@ -19,7 +19,7 @@
 
 mod fixtures;
 pub mod template;
-pub use fixtures::{create_dedupe_table, Inbox, Received};
+pub use fixtures::{create_dedupe_table, Inbox, Queue, Received};
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -16,8 +16,7 @@ use std::path::{Path, PathBuf};
 use aws_sdk_eventbridge as eb;
 use aws_sdk_eventbridge::types::{InputTransformer, PutEventsRequestEntry, RuleState, Target};
 use aws_sdk_sqs as sqs;
-use aws_sdk_sqs::types::QueueAttributeName;
-use sagewatch_emulator::{unique_name, Emulator};
+use sagewatch_emulator::{unique_name, Emulator, Queue};
 use serde_json::{json, Value};
 
 /// What a rule is for. Rules of different templates that route alike share a route.
@@ -377,52 +376,6 @@ fn samples() -> BTreeMap<String, Value> {
     out
 }
 
-async fn queue(client: &sqs::Client, name: &str) -> (String, String) {
-    let url = client
-        .create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .expect("CreateQueue")
-        .queue_url()
-        .expect("QueueUrl")
-        .to_owned();
-    let arn = client
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("GetQueueAttributes")
-        .attributes()
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-        .expect("QueueArn")
-        .clone();
-    (url, arn)
-}
-
-/// Every message in the queue now (EventBridge delivery in the emulator is synchronous).
-async fn drain(client: &sqs::Client, url: &str) -> Vec<Value> {
-    let mut bodies = Vec::new();
-    loop {
-        let out = client
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .visibility_timeout(300) // received once: nothing comes back while we loop
-            .send()
-            .await
-            .expect("ReceiveMessage");
-        if out.messages().is_empty() {
-            return bodies;
-        }
-        for message in out.messages() {
-            let body = message.body().expect("message body");
-            bodies.push(serde_json::from_str(body).expect("body is the event as JSON"));
-        }
-    }
-}
-
 /// Puts one sample on the bus as SageMaker (or CloudTrail) would emit it; returns its id.
 async fn put(client: &eb::Client, bus: &str, name: &str, event: &Value) -> String {
     let text = |field: &str| {
@@ -484,7 +437,7 @@ fn rule_and_sample_tables_cover_the_templates_and_events() {
 #[tokio::test]
 async fn each_rule_receives_exactly_its_samples() {
     let config = Emulator::shared().await.sdk_config().await;
-    let (events, queues) = (eb::Client::new(&config), sqs::Client::new(&config));
+    let events = eb::Client::new(&config);
     let bus = unique_name("bus");
     events
         .create_event_bus()
@@ -511,10 +464,10 @@ async fn each_rule_receives_exactly_its_samples() {
             .send()
             .await
             .unwrap_or_else(|e| panic!("{file} {id}: PutRule rejected the pattern: {e:?}"));
-        let (url, arn) = queue(&queues, &unique_name("rule-target")).await;
+        let queue = Queue::new(&config, "rule-target").await;
         let target = Target::builder()
             .id("queue")
-            .arn(arn)
+            .arn(&queue.arn)
             .build()
             .expect("Target");
         let out = events
@@ -526,7 +479,7 @@ async fn each_rule_receives_exactly_its_samples() {
             .await
             .expect("PutTargets");
         assert_eq!(out.failed_entry_count(), 0, "{:?}", out.failed_entries());
-        targets.push((file.clone(), id.clone(), route, url));
+        targets.push((file.clone(), id.clone(), route, queue));
     }
 
     let samples = samples();
@@ -536,9 +489,9 @@ async fn each_rule_receives_exactly_its_samples() {
     }
 
     let mut wrong = Vec::new();
-    for (file, id, route, url) in &targets {
+    for (file, id, route, queue) in &targets {
         let mut got = Vec::new();
-        for body in drain(&queues, url).await {
+        for body in queue.drain().await.into_iter().map(|r| r.body) {
             let event_id = body["id"].as_str().expect("delivered event has an id");
             let name = by_id
                 .get(event_id)
@@ -714,7 +667,8 @@ async fn archives_keep_the_facts_and_drop_the_secrets() {
             .send()
             .await
             .expect("PutRule");
-        let (url, arn) = queue(&queues, &unique_name("archive-target")).await;
+        let archive_queue = Queue::new(&config, "archive-target").await;
+        let (url, arn) = (archive_queue.url.clone(), archive_queue.arn.clone());
         let transformer = InputTransformer::builder()
             .set_input_paths_map(Some(archive.paths.clone().into_iter().collect()))
             .input_template(&archive.template)

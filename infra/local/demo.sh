@@ -79,7 +79,7 @@ import json, sys
 doc = json.load(sys.stdin)
 report = doc.get("report") if isinstance(doc, dict) else None
 if report:
-    keep = ["resource_type", "job_type", "job_name", "endpoint_name", "pipeline_name", "failed_step",
+    keep = ["resource_type", "job_type", "job_name", "endpoint_name", "outcome", "rollback", "pipeline_name", "failed_step",
             "tuning_job_name", "category", "confidence", "hint", "signature", "evidence",
             "log_streams_read", "log_bytes_read", "hyperparameters", "training_job_counts",
             "failed_children_sampled"]
@@ -97,6 +97,8 @@ invoke failure-enricher events/transform-job-state-change.json "failure-enricher
 invoke failure-enricher events/failure-direct-invoke.json "failure-enricher: on-demand triage of a job by name (direct invocation)"
 invoke failure-enricher events/training-job-state-change-max-runtime.json "failure-enricher: a training job hit MaxRuntimeInSeconds (Stopped, a timeout) - how long against its limit?"
 invoke failure-enricher events/endpoint-state-change-failed.json "failure-enricher: endpoint SagewatchDemoEndpoint failed to deploy - DescribeEndpoint + its instance's log"
+PY="$PY" bash infra/local/demo_failures.sh rollback "$ENDPOINT"
+invoke failure-enricher events/endpoint-deployment-state-change-rolled-back.json "failure-enricher: the endpoint's next update was rolled back by its deployment guardrails - which alarm?"
 invoke failure-enricher events/pipeline-execution-status-change-failed.json "failure-enricher: a pipeline execution failed in its Train step - one report, with the training job's"
 invoke failure-enricher events/hyperparameter-tuning-job-state-change-failed.json "failure-enricher: a tuning job whose 50 training jobs failed - the most common reason (5 described)"
 

@@ -2,7 +2,8 @@
 # failure-enricher's part of `make demo` for issue #14: seeds the emulator for the new report
 # kinds, so demo.sh can then invoke failure-enricher with their samples.
 #
-#   infra/local/demo_failures.sh seed ENDPOINT   # after demo_scenario.py seed, before invoking
+#   infra/local/demo_failures.sh seed ENDPOINT      # after demo_scenario.py seed, before invoking
+#   infra/local/demo_failures.sh rollback ENDPOINT  # after the failed endpoint's report
 #
 # Then (demo.sh, with its `invoke` helper):
 #   invoke failure-enricher events/training-job-state-change-max-runtime.json \
@@ -17,10 +18,60 @@
 #   training job ran out of GPU memory (events/pipeline-execution-status-change-failed.json);
 # - tuning job sagewatch-demo-hpo-2, Failed, 50 children: 47 out of GPU memory, 3 with a bad
 #   hyperparameter (events/hyperparameter-tuning-job-state-change-failed.json).
+# rollback: the same endpoint fixed, then updated under deployment guardrails and rolled back:
+#   InService again, LastDeploymentConfig naming two alarms, the 5xx one in ALARM
+#   (events/endpoint-deployment-state-change-rolled-back.json).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY="${PY:-$(pwd)/.tools/venv/bin/python}"
-[ "${1:-}" = seed ] && [ -n "${2:-}" ] || { echo "usage: $0 seed ENDPOINT" >&2; exit 2; }
+case "${1:-}" in seed|rollback) ;; *) echo "usage: $0 seed|rollback ENDPOINT" >&2; exit 2 ;; esac
+[ -n "${2:-}" ] || { echo "usage: $0 seed|rollback ENDPOINT" >&2; exit 2; }
+if [ "$1" = rollback ]; then
+"$PY" - "$2" <<'PYEOF'
+import json, sys, time, urllib.request
+import boto3
+
+endpoint = sys.argv[1]
+with open("events/endpoint-deployment-state-change-rolled-back.json") as f:
+    name = json.load(f)["detail"]["EndpointName"]
+kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+cw = boto3.client("cloudwatch", **kw)
+alarms = [f"{name}-5xx", f"{name}-latency-p99"]
+for alarm, metric, threshold in zip(alarms, ["Invocation5XXErrors", "ModelLatency"], [5.0, 500000.0]):
+    cw.put_metric_alarm(AlarmName=alarm, Namespace="AWS/SageMaker", MetricName=metric,
+                        Dimensions=[{"Name": "EndpointName", "Value": name}, {"Name": "VariantName", "Value": "AllTraffic"}],
+                        Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=threshold,
+                        ComparisonOperator="GreaterThanThreshold")
+cw.set_alarm_state(AlarmName=alarms[0], StateValue="ALARM", StateReason=(
+    "Threshold Crossed: 1 out of the last 1 datapoints [14.0] was greater than the threshold (5.0) "
+    "(minimum 1 datapoint for OK -> ALARM transition)."))
+deployment = {
+    "BlueGreenUpdatePolicy": {
+        "TrafficRoutingConfiguration": {"Type": "CANARY", "WaitIntervalInSeconds": 600,
+                                        "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1}},
+        "TerminationWaitInSeconds": 600, "MaximumExecutionTimeoutInSeconds": 3600},
+    "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": a} for a in alarms]},
+}
+req = urllib.request.Request(f"{endpoint}/_sagewatch/sagemaker/endpoints/{name}/state",
+                             data=json.dumps({"EndpointStatus": "InService", "FailureReason": None,
+                                              "LastDeploymentConfig": deployment}).encode(),
+                             method="POST", headers={"Content-Type": "application/json"})
+with urllib.request.urlopen(req, timeout=10):  # loopback only
+    pass
+logs = boto3.client("logs", **kw)
+now = int(time.time())
+stream = f"AllTraffic/i-0canary0000000001"
+logs.create_log_stream(logGroupName=f"/aws/sagemaker/Endpoints/{name}", logStreamName=stream)
+logs.put_log_events(logGroupName=f"/aws/sagemaker/Endpoints/{name}", logStreamName=stream, logEvents=[
+    {"timestamp": (now + i) * 1000, "message": m} for i, m in enumerate([
+        "Model loaded from /opt/ml/model (config sagewatch-demo-endpoint-config-2)",
+        "Traceback (most recent call last):",
+        "ValueError: expected 784 input features, got 785",
+        "Returning HTTP 500 to the client"])])
+print(f"seeded endpoint {name}: InService after a rolled-back deployment, alarm {alarms[0]} in ALARM", file=sys.stderr)
+PYEOF
+exit 0
+fi
 "$PY" - "$2" <<'PYEOF'
 import json, sys, time, urllib.request
 import boto3

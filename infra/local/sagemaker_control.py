@@ -247,13 +247,30 @@ def patch_endpoint(name: str, patch: dict[str, Any], region: str = DEFAULT_REGIO
 
 # --- failure-enricher (issue #14): failed endpoints, pipeline executions, tuning jobs -------
 
-ENDPOINT_STATE_FIELDS = {"EndpointStatus", "FailureReason", "LastModifiedTime", "Variants"}
+ENDPOINT_STATE_FIELDS = {"EndpointStatus", "FailureReason", "LastModifiedTime", "Variants",
+                         "LastDeploymentConfig"}
+
+
+def _check_members(value: Any, shape: Any, field: str) -> None:
+    """Every key of a structure is a member of its shape (a typo must not pass silently)."""
+    if shape is None:
+        return
+    if shape.type_name == "structure" and isinstance(value, dict):
+        for k, v in value.items():
+            if k not in shape.members:
+                raise ControlError(400, f"{field}: {k!r} is not a member of {shape.name}")
+            _check_members(v, shape.members[k], f"{field}.{k}")
+    elif shape.type_name == "list" and isinstance(value, list):
+        for v in value:
+            _check_members(v, shape.member, field)
 
 
 def seed_endpoint_state(name: str, patch: dict[str, Any]) -> dict[str, Any]:
     """An endpoint in a state SageMaker calls cannot make (moto creates them InService):
     `EndpointStatus` (checked against the model), `FailureReason`, `LastModifiedTime`,
-    `Variants` (names, default ["AllTraffic"]; only when the endpoint is created here).
+    `Variants` (names, default ["AllTraffic"]; only when the endpoint is created here),
+    `LastDeploymentConfig` (a DeploymentConfig as UpdateEndpoint takes it: the auto-rollback
+    alarms of a guarded deployment, which moto does not keep).
     Creates the model, the config and the endpoint when missing."""
     patch = dict(patch)
     region = patch.pop("Region", DEFAULT_REGION)
@@ -267,6 +284,11 @@ def seed_endpoint_state(name: str, patch: dict[str, Any]) -> dict[str, Any]:
     status = patch.get("EndpointStatus")
     if status is not None:
         _convert_in(status, shape.members["EndpointStatus"], "EndpointStatus")
+    deployment = patch.get("LastDeploymentConfig")
+    if deployment is not None:
+        member = shape.members["LastDeploymentConfig"]
+        _check_members(deployment, member, "LastDeploymentConfig")
+        deployment = _convert_in(deployment, member, "LastDeploymentConfig")
     backend = sagemaker_backends[account][region]
     with LOCK:
         endpoint = backend.endpoints.get(name)
@@ -287,6 +309,9 @@ def seed_endpoint_state(name: str, patch: dict[str, Any]) -> dict[str, Any]:
             endpoint.endpoint_status = status
         if "FailureReason" in patch:
             endpoint.failure_reason = patch["FailureReason"]
+        if deployment is not None:
+            # moto's describe_endpoint answers every attribute, camel-cased.
+            endpoint.last_deployment_config = deployment
         endpoint.last_modified_time = _parse_time(patch["LastModifiedTime"], "LastModifiedTime") \
             if "LastModifiedTime" in patch else utc_now()
         return _convert_out(backend.describe_endpoint(name), shape)

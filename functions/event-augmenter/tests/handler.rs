@@ -259,6 +259,12 @@ const SAMPLES: &[(&str, Disposition, Option<&str>, Option<&str>)] = &[
         None,
     ),
     (
+        "endpoint-deployment-state-change-rolled-back.json",
+        Disposition::Ignored,
+        None,
+        None,
+    ),
+    (
         "pipeline-execution-status-change.json",
         Disposition::Counted,
         Some("PipelineExecutionDurationSeconds"),

@@ -1,13 +1,16 @@
-//! The ports with the AWS SDK: SageMaker Describe*Job and CloudWatch Logs DescribeLogStreams /
-//! GetLogEvents, in the job's account (through an assumed role when it is another one).
+//! The ports with the AWS SDK: SageMaker Describe*, CloudWatch DescribeAlarms (an endpoint's
+//! auto-rollback alarms) and CloudWatch Logs DescribeLogStreams / GetLogEvents, in the
+//! resource's account (through an assumed role when it is another one).
 
 use crate::endpoint::{EndpointFacts, Variant};
 use crate::job::JobFacts;
 use crate::logs::{LogEvent, StreamInfo, MAX_STREAM_PAGES};
 use crate::pipeline::{self, StepFacts, StepList, MAX_STEP_PAGES, STEPS_PER_PAGE};
 use crate::ports::{Jobs, LogPage, Logs};
+use crate::rollback::AlarmState;
 use crate::tuning::{Child, ChildList, TuningFacts};
 use aws_config::SdkConfig;
+use aws_sdk_cloudwatch as cw;
 use aws_sdk_cloudwatchlogs as cwl;
 use aws_sdk_sagemaker as sm;
 use chrono::{DateTime, Utc};
@@ -24,6 +27,7 @@ use std::collections::{BTreeMap, HashMap};
 pub struct Clients {
     pub sagemaker: sm::Client,
     pub logs: cwl::Client,
+    pub cloudwatch: cw::Client,
 }
 
 impl Clients {
@@ -31,6 +35,7 @@ impl Clients {
         Clients {
             sagemaker: sm::Client::new(config),
             logs: cwl::Client::new(config),
+            cloudwatch: cw::Client::new(config),
         }
     }
 }
@@ -115,6 +120,53 @@ impl Jobs for JobAccounts {
             .await
             .map_err(|e| from_sdk("DescribeEndpoint", &e));
         Ok(found(out)?.map(|e| endpoint(name, &e)))
+    }
+
+    async fn alarms(&self, target: &Target, names: &[String]) -> Result<Vec<AlarmState>, AwsError> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cw = self.clients.get(target).await.cloudwatch;
+        // At most 10 names (AutoRollbackConfiguration's limit): one page. Composite alarms
+        // are listed only when asked for.
+        let out = cw
+            .describe_alarms()
+            .set_alarm_names(Some(names.to_vec()))
+            .alarm_types(cw::types::AlarmType::MetricAlarm)
+            .alarm_types(cw::types::AlarmType::CompositeAlarm)
+            .max_records(100)
+            .send()
+            .await
+            .map_err(|e| from_sdk("DescribeAlarms", &e))?;
+        let state = |name: Option<&str>,
+                     value: Option<&cw::types::StateValue>,
+                     reason: Option<&str>,
+                     updated: Option<&cw::primitives::DateTime>| AlarmState {
+            name: name.unwrap_or_default().to_owned(),
+            state: value.map(|v| v.as_str().to_owned()).unwrap_or_default(),
+            reason: reason.map(str::to_owned),
+            updated: updated.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
+        };
+        let metric = out.metric_alarms().iter().map(|a| {
+            state(
+                a.alarm_name(),
+                a.state_value(),
+                a.state_reason(),
+                a.state_updated_timestamp(),
+            )
+        });
+        let composite = out.composite_alarms().iter().map(|a| {
+            state(
+                a.alarm_name(),
+                a.state_value(),
+                a.state_reason(),
+                a.state_updated_timestamp(),
+            )
+        });
+        Ok(metric
+            .chain(composite)
+            .filter(|a| !a.name.is_empty())
+            .collect())
     }
 
     async fn pipeline_steps(
@@ -324,6 +376,17 @@ fn endpoint(
         variants,
         creation_time: time(e.creation_time()),
         last_modified_time: time(e.last_modified_time()),
+        rollback_alarms: e
+            .last_deployment_config()
+            .and_then(|d| d.auto_rollback_configuration())
+            .map(|r| {
+                r.alarms()
+                    .iter()
+                    .filter_map(|a| a.alarm_name())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 

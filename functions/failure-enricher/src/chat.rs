@@ -70,6 +70,9 @@ pub fn render(report: &Value, subject: &str) -> ChatMessage {
     if !s("failure_reason").is_empty() {
         let _ = writeln!(d, "FailureReason: `{}`", s("failure_reason"));
     }
+    if let Some(r) = report.get("rollback") {
+        rollback(&mut d, r);
+    }
     for step in report
         .get("failed_steps")
         .and_then(Value::as_array)
@@ -116,6 +119,8 @@ pub fn render(report: &Value, subject: &str) -> ChatMessage {
         .summary(subject)
         .event_type(if report.get("timeout").is_some() {
             "timeout"
+        } else if report.get("rollback").is_some() {
+            "rollback"
         } else {
             "failure"
         })
@@ -128,6 +133,37 @@ pub fn render(report: &Value, subject: &str) -> ChatMessage {
         m = m.resource(arn);
     }
     m
+}
+
+/// A deployment rollback: the alarm that triggered it (or that none could be named) and what
+/// was being rolled out.
+fn rollback(d: &mut String, r: &Value) {
+    let g = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    let first = r
+        .get("triggered_by")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first());
+    match first {
+        Some(t) => {
+            let _ = writeln!(
+                d,
+                "Triggered by alarm *{}* ({}): `{}`",
+                g(t, "alarm"),
+                crate::rollback::evidence_label(&g(t, "evidence")),
+                g(t, "state_reason")
+            );
+        }
+        None => {
+            let _ = writeln!(
+                d,
+                "Rolled back: {}; no alarm could be named.",
+                g(r, "because")
+            );
+        }
+    }
+    if !g(r, "target_config_name").is_empty() {
+        let _ = writeln!(d, "Was rolling out `{}`.", g(r, "target_config_name"));
+    }
 }
 
 /// A completion notice: what it cost in time, in the job's thread (its failure reports, if

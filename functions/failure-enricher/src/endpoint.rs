@@ -1,9 +1,12 @@
 //! Endpoints: a creation or update that failed (`Failed`, `UpdateRollbackFailed`), or an update
 //! that SageMaker rolled back (the endpoint is `InService` again, with a FailureReason). What
-//! DescribeEndpoint tells, where its logs are, and its report in the job report's shape.
+//! DescribeEndpoint tells, where its logs are, and its report in the job report's shape. A
+//! deployment that its guardrails rolled back is the same report with a `rollback` part
+//! ([`crate::rollback`]).
 
 use crate::report::{LogsRead, Report};
 use crate::request::Via;
+use crate::rollback::{DeploymentEvent, Triggered};
 use chrono::{DateTime, Utc};
 use sagewatch::classify::Classification;
 use sagewatch::status::Status;
@@ -21,6 +24,9 @@ pub struct EndpointRequest {
     /// When the event says so: the LastModifiedTime of the failed attempt, so a later failure
     /// of the same endpoint is a new report, and a redelivery is not.
     pub attempt: Option<String>,
+    /// From a "SageMaker Endpoint Deployment State Change": the question is whether the
+    /// deployment was rolled back, and by which alarm.
+    pub deployment: Option<DeploymentEvent>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -41,7 +47,23 @@ pub struct EndpointFacts {
     pub variants: Vec<Variant>,
     pub creation_time: Option<DateTime<Utc>>,
     pub last_modified_time: Option<DateTime<Utc>>,
+    /// `LastDeploymentConfig.AutoRollbackConfiguration.Alarms`: what SageMaker watches.
+    pub rollback_alarms: Vec<String>,
 }
+
+/// A rollback established by [`crate::rollback::judge`], for the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rollback<'a> {
+    pub because: &'static str,
+    pub in_progress: bool,
+    pub triggered: &'a [Triggered],
+    pub event: &'a DeploymentEvent,
+}
+
+const ROLLBACK_HINT: &str = "SageMaker kept the previous endpoint config. Look at the metric \
+behind the triggering alarm (rollback.triggered_by) for the new variant against the old fleet, \
+fix the model, container or instance size of the config that was being rolled out, then update \
+the endpoint again.";
 
 /// The statuses that are a failure by themselves; `InService` with a FailureReason is an
 /// update that was rolled back.
@@ -68,13 +90,18 @@ pub fn build(
     e: &EndpointFacts,
     logs: &LogsRead,
     c: &Classification,
+    rollback: Option<&Rollback>,
 ) -> Report {
     let region = request.region.as_deref();
-    let outcome = failure_kind(
-        e.status.as_deref().map(Status::new).as_ref(),
-        e.failure_reason.as_deref(),
-    )
-    .unwrap_or("failed");
+    let outcome = match rollback {
+        Some(r) if r.in_progress => "rolling_back",
+        Some(_) => "rolled_back",
+        None => failure_kind(
+            e.status.as_deref().map(Status::new).as_ref(),
+            e.failure_reason.as_deref(),
+        )
+        .unwrap_or("failed"),
+    };
     let first = e.variants.first();
     let mut doc = json!({
         "resource_type": "Endpoint",
@@ -87,7 +114,11 @@ pub fn build(
         "status": e.status,
         "category": c.category.as_str(),
         "confidence": c.confidence,
-        "hint": c.hint,
+        // The logs may say nothing (a latency alarm): then what to do about the alarm.
+        "hint": match rollback {
+            Some(_) if c.category == sagewatch::classify::Category::Unknown => ROLLBACK_HINT,
+            _ => c.hint.as_str(),
+        },
         "signature": c.signature.as_ref().map(|s| s.pattern.clone()),
         "signature_hash": c.signature.as_ref().map(|s| s.hash.clone()),
         "evidence": crate::report::evidence(c),
@@ -107,23 +138,54 @@ pub fn build(
         "log_bytes_read": logs.bytes,
         "log_truncated": logs.truncated,
         "console_url": region.map(|r| console_url(&e.name, r)),
+        "rollback": rollback.map(|r| rollback_part(r, e)),
     });
     if let Value::Object(map) = &mut doc {
         map.retain(|_, v| !v.is_null());
     }
     crate::report::redact_report(&mut doc, sagewatch::redact::redact_json);
-    let verb = if outcome == "rolled_back" {
-        "update rolled back"
-    } else {
-        "failed"
+    let verb = match outcome {
+        "rolled_back" => "update rolled back",
+        "rolling_back" => "update rolling back",
+        _ => "failed",
     };
-    let subject = format!("Endpoint {} {verb}: {}", e.name, c.category.as_str());
-    let text = text(&doc, verb);
+    let by = rollback
+        .and_then(|r| r.triggered.first())
+        .filter(|t| t.evidence != crate::rollback::Evidence::ChangedDuringDeployment)
+        .map(|t| format!(" by alarm {}", t.alarm.name))
+        .unwrap_or_default();
+    let subject = format!("Endpoint {} {verb}{by}: {}", e.name, c.category.as_str());
+    let text = text(&doc, &format!("{verb}{by}"));
     Report {
         json: doc,
         subject,
         text,
     }
+}
+
+/// The report's `rollback` object: why it is one, the alarms named (with why), what
+/// SageMaker watched, and what the deployment was rolling out.
+fn rollback_part(r: &Rollback, e: &EndpointFacts) -> Value {
+    let mut part = json!({
+        "because": r.because,
+        "in_progress": r.in_progress,
+        "triggered_by": r.triggered.iter().map(|t| json!({
+            "alarm": t.alarm.name,
+            "evidence": t.evidence,
+            "state": t.alarm.state,
+            "state_reason": t.alarm.reason,
+            "state_updated": t.alarm.updated,
+        })).collect::<Vec<_>>(),
+        "auto_rollback_alarms": e.rollback_alarms,
+        "target_config_name": r.event.pending_config,
+        "deployment_started": r.event.started,
+        "event_status": r.event.status,
+        "status_messages": r.event.messages,
+    });
+    if let Value::Object(map) = &mut part {
+        map.retain(|_, v| !v.is_null());
+    }
+    part
 }
 
 fn text(doc: &Value, verb: &str) -> String {
@@ -139,6 +201,9 @@ fn text(doc: &Value, verb: &str) -> String {
     let _ = writeln!(out, "\nWhat to do: {}", s("hint"));
     if !s("failure_reason").is_empty() {
         let _ = writeln!(out, "\nFailureReason: {}", s("failure_reason"));
+    }
+    if let Some(r) = doc.get("rollback") {
+        write_rollback(&mut out, r);
     }
     crate::report::write_evidence(&mut out, doc);
     crate::report::write_logs_read(&mut out, doc, "instance streams");
@@ -158,6 +223,42 @@ fn text(doc: &Value, verb: &str) -> String {
         let _ = writeln!(out, "Console: {}", s("console_url"));
     }
     out
+}
+
+fn write_rollback(out: &mut String, r: &Value) {
+    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    let _ = writeln!(out, "\nRollback: {}.", s(r, "because"));
+    let triggered = r.get("triggered_by").and_then(Value::as_array);
+    let mut any = false;
+    for t in triggered.into_iter().flatten() {
+        any = true;
+        let why = crate::rollback::evidence_label(&s(t, "evidence"));
+        let _ = writeln!(
+            out,
+            "  alarm {} ({why}; now {} since {}): {}",
+            s(t, "alarm"),
+            s(t, "state"),
+            s(t, "state_updated"),
+            s(t, "state_reason")
+        );
+    }
+    if !any {
+        let alarms = r
+            .get("auto_rollback_alarms")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        let _ = writeln!(
+            out,
+            "  No alarm can be named: none of the {alarms} auto-rollback alarm(s) is in ALARM or changed state during the deployment."
+        );
+    }
+    if !s(r, "target_config_name").is_empty() {
+        let _ = writeln!(
+            out,
+            "  The deployment was rolling out {}.",
+            s(r, "target_config_name")
+        );
+    }
 }
 
 pub fn console_url(name: &str, region: &str) -> String {

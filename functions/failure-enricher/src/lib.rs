@@ -22,6 +22,7 @@ pub mod pipeline;
 pub mod ports;
 pub mod report;
 pub mod request;
+pub mod rollback;
 pub mod timeout;
 pub mod tuning;
 
@@ -521,8 +522,9 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
         self.deliver(delivery, report, context).await
     }
 
-    /// An endpoint that failed or whose update was rolled back: DescribeEndpoint, the tails of
-    /// its instances' logs, the same classifier.
+    /// An endpoint that failed or whose update was rolled back (by its deployment guardrails'
+    /// alarms: DescribeAlarms of those), DescribeEndpoint, the tails of its instances' logs,
+    /// the same classifier.
     async fn triage_endpoint(
         &self,
         req: EndpointRequest,
@@ -542,17 +544,51 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
             let detail = format!("endpoint {} does not exist", req.name);
             return Ok(self.reject("endpoint_not_found", detail, Some(&req.name)));
         };
-        let status = facts.status.as_deref().map(Status::new);
-        if endpoint::failure_kind(status.as_ref(), facts.failure_reason.as_deref()).is_none() {
-            // The event was late: the endpoint recovered (or is being updated again).
-            return Ok(Outcome::Ignored {
-                reason: format!(
-                    "endpoint {} is {} now, not failed",
-                    req.name,
-                    facts.status.as_deref().unwrap_or("(no status)")
-                ),
-            });
-        }
+        // A deployment event asks whether the deployment was rolled back; the rest whether the
+        // endpoint (still) failed.
+        let triggered = match &req.deployment {
+            Some(event) => {
+                let alarms = if facts.rollback_alarms.is_empty() {
+                    Vec::new()
+                } else {
+                    self.jobs.alarms(&target, &facts.rollback_alarms).await?
+                };
+                let verdict = rollback::judge(&rollback::Facts {
+                    event,
+                    status_now: facts.status.as_deref(),
+                    failure_reason_now: facts.failure_reason.as_deref(),
+                    alarms: &alarms,
+                });
+                match verdict {
+                    rollback::Verdict::NotRolledBack(why) => {
+                        debug!(endpoint = %req.name, %why, "deployment not rolled back");
+                        return Ok(Outcome::Ignored {
+                            reason: format!("endpoint {}: {why}", req.name),
+                        });
+                    }
+                    rollback::Verdict::RolledBack {
+                        because,
+                        in_progress,
+                        triggered,
+                    } => Some((because, in_progress, triggered)),
+                }
+            }
+            None => {
+                let status = facts.status.as_deref().map(Status::new);
+                let reason = facts.failure_reason.as_deref();
+                if endpoint::failure_kind(status.as_ref(), reason).is_none() {
+                    // The event was late: the endpoint recovered (or is being updated again).
+                    return Ok(Outcome::Ignored {
+                        reason: format!(
+                            "endpoint {} is {} now, not failed",
+                            req.name,
+                            facts.status.as_deref().unwrap_or("(no status)")
+                        ),
+                    });
+                }
+                None
+            }
+        };
         let group = endpoint::log_group(&req.name);
         // One budget for the whole endpoint, shared by its variants.
         let mut variants: Vec<&str> = facts.variants.iter().map(|v| v.name.as_str()).collect();
@@ -584,20 +620,38 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
             .iter()
             .find_map(|v| v.instance_type.as_deref());
         let classification = explain(&as_job, &tails, instance_type);
-        let report = endpoint::build(&req, &facts, &read, &classification);
-        let attempt = req
-            .attempt
-            .clone()
-            .or_else(|| {
-                facts
-                    .last_modified_time
-                    .map(|t| t.timestamp_millis().to_string())
-            })
-            .unwrap_or_else(|| "-".into());
+        let rollback = match (&triggered, &req.deployment) {
+            (Some((because, in_progress, triggered)), Some(event)) => Some(endpoint::Rollback {
+                because,
+                in_progress: *in_progress,
+                triggered,
+                event,
+            }),
+            _ => None,
+        };
+        let report = endpoint::build(&req, &facts, &read, &classification, rollback.as_ref());
+        // One report per rollback: every event of it names the same alarm change.
+        let (kind, attempt) = match &rollback {
+            Some(r) => (
+                "endpoint-rollback",
+                rollback::occurrence(r.triggered, facts.last_modified_time),
+            ),
+            None => (
+                "endpoint",
+                req.attempt
+                    .clone()
+                    .or_else(|| {
+                        facts
+                            .last_modified_time
+                            .map(|t| t.timestamp_millis().to_string())
+                    })
+                    .unwrap_or_else(|| "-".into()),
+            ),
+        };
         let delivery = Delivery {
             key: vec![
                 req.account.clone().unwrap_or_else(|| "-".into()),
-                "endpoint".into(),
+                kind.into(),
                 req.name.clone(),
                 attempt,
             ],

@@ -1,11 +1,13 @@
 //! What the enricher needs from the outside world besides the shared ports (notifications,
-//! claims, the sink): jobs and their logs, as small traits. SDK adapters in
+//! claims, the sink): the failed resources (jobs, endpoints and their rollback alarms,
+//! pipelines, tuning jobs) and their logs, as small traits. SDK adapters in
 //! [`crate::adapter`], in-memory fakes in the handler tests.
 
 use crate::endpoint::EndpointFacts;
 use crate::job::JobFacts;
 use crate::logs::{LogEvent, StreamInfo};
 use crate::pipeline::StepList;
+use crate::rollback::AlarmState;
 use crate::tuning::{ChildList, TuningFacts};
 use sagewatch::error::AwsError;
 use sagewatch::events::JobType;
@@ -51,6 +53,17 @@ pub trait Jobs: Send + Sync {
         async { Ok(None) }
     }
 
+    /// DescribeAlarms of these alarms (an endpoint's auto-rollback alarms, at most 10: one
+    /// call); alarms that do not exist are left out. The default knows none.
+    fn alarms(
+        &self,
+        target: &Target,
+        names: &[String],
+    ) -> impl Future<Output = Result<Vec<AlarmState>, AwsError>> + Send {
+        let _ = (target, names);
+        async { Ok(Vec::new()) }
+    }
+
     /// ListTrainingJobsForHyperParameterTuningJob with StatusEquals=Failed: at most `limit`
     /// children (names and FailureReasons), and whether there were more.
     fn failed_children(
@@ -94,6 +107,13 @@ impl<T: Jobs> Jobs for &T {
         name: &str,
     ) -> impl Future<Output = Result<Option<TuningFacts>, AwsError>> + Send {
         (**self).tuning_job(target, name)
+    }
+    fn alarms(
+        &self,
+        target: &Target,
+        names: &[String],
+    ) -> impl Future<Output = Result<Vec<AlarmState>, AwsError>> + Send {
+        (**self).alarms(target, names)
     }
     fn failed_children(
         &self,

@@ -8,8 +8,10 @@ use crate::notice::{self, NoticeRequest};
 use crate::pipeline::{parse_execution_arn, PipelineRequest};
 use crate::tuning::{is_failure, TuningRequest};
 
+use crate::rollback::DeploymentEvent;
 use sagewatch::events::{
-    Detail, Endpoint, HyperParameterTuningJob, JobType, PipelineExecution, SageMakerEvent,
+    Detail, Endpoint, EndpointDeployment, HyperParameterTuningJob, JobType, PipelineExecution,
+    SageMakerEvent,
 };
 use sagewatch::status::Status;
 use serde::Deserialize;
@@ -139,6 +141,7 @@ pub fn parse(payload: Value) -> Result<Input, InvalidInput> {
             via: Via::Direct,
             event_id: None,
             attempt: None,
+            deployment: None,
         }));
     }
     if payload.get("pipeline_execution_arn").is_some() {
@@ -205,6 +208,7 @@ fn from_event(payload: Value) -> Result<Input, InvalidInput> {
     let event = SageMakerEvent::from_value(payload).map_err(|e| InvalidInput(e.to_string()))?;
     match &event.detail {
         Detail::Endpoint(e) => return from_endpoint_event(&event, e),
+        Detail::EndpointDeployment(d) => return from_deployment_event(&event, d),
         Detail::PipelineExecution(p) => return from_pipeline_event(&event, p),
         Detail::HyperParameterTuningJob(t) => return from_tuning_event(&event, t),
         _ => {}
@@ -317,23 +321,8 @@ fn from_endpoint_event(event: &SageMakerEvent, e: &Endpoint) -> Result<Input, In
             ),
         });
     }
-    let name = e
-        .endpoint_name
-        .clone()
-        .or_else(|| {
-            e.endpoint_arn
-                .as_deref()
-                .and_then(|a| a.rsplit('/').next())
-                .map(str::to_owned)
-        })
-        .ok_or_else(|| InvalidInput("endpoint event without a name or ARN".into()))?;
-    if !valid_job_name(&name) {
-        return Err(InvalidInput(format!(
-            "endpoint name {name:?} is not a SageMaker endpoint name"
-        )));
-    }
     Ok(Input::Endpoint(EndpointRequest {
-        name,
+        name: endpoint_name(e.endpoint_name.as_deref(), e.endpoint_arn.as_deref())?,
         account: event.account.clone(),
         region: event.region.clone(),
         via: Via::Event,
@@ -341,6 +330,59 @@ fn from_endpoint_event(event: &SageMakerEvent, e: &Endpoint) -> Result<Input, In
         attempt: e
             .last_modified_time
             .map(|t| t.timestamp_millis().to_string()),
+        deployment: None,
+    }))
+}
+
+/// The endpoint's name from the event's name, else its ARN, checked against SageMaker's rule.
+fn endpoint_name(name: Option<&str>, arn: Option<&str>) -> Result<String, InvalidInput> {
+    let name = name
+        .or_else(|| arn.and_then(|a| a.rsplit('/').next()))
+        .map(str::to_owned)
+        .ok_or_else(|| InvalidInput("endpoint event without a name or ARN".into()))?;
+    if !valid_job_name(&name) {
+        return Err(InvalidInput(format!(
+            "endpoint name {name:?} is not a SageMaker endpoint name"
+        )));
+    }
+    Ok(name)
+}
+
+/// A deployment event is a question for [`crate::rollback::judge`]: the rule sends the ones
+/// that end a deployment (`IN_SERVICE`) or roll it back; the stages in between are ignored.
+fn from_deployment_event(
+    event: &SageMakerEvent,
+    d: &EndpointDeployment,
+) -> Result<Input, InvalidInput> {
+    const ASKED: &[&str] = &["InService", "RollingBack"];
+    let status = d.endpoint_status.as_ref();
+    let asked = status.is_some_and(|s| ASKED.iter().any(|a| s.is(a)));
+    let reason = d.failure_reason.as_deref().filter(|r| !r.trim().is_empty());
+    if !asked && reason.is_none() {
+        return Ok(Input::Ignore {
+            reason: format!(
+                "endpoint deployment status is {}: not the end of a deployment",
+                status.map(Status::as_str).unwrap_or("(none)")
+            ),
+        });
+    }
+    Ok(Input::Endpoint(EndpointRequest {
+        name: endpoint_name(d.endpoint_name.as_deref(), d.endpoint_arn.as_deref())?,
+        account: event.account.clone(),
+        region: event.region.clone(),
+        via: Via::Event,
+        event_id: event.id.clone(),
+        attempt: d
+            .last_modified_time
+            .map(|t| t.timestamp_millis().to_string()),
+        deployment: Some(DeploymentEvent {
+            status: status.map(|s| s.as_str().to_owned()),
+            pending_config: d.pending_config().map(str::to_owned),
+            started: d.pending_start(),
+            messages: d.status_messages(),
+            failure_reason: reason.map(str::to_owned),
+            time: event.time,
+        }),
     }))
 }
 

@@ -2,6 +2,7 @@
 //! the emulator's control API, logs written with PutLogEvents, the report received by an SQS
 //! subscriber of the SNS topic, AWS calls counted by an interceptor.
 
+use aws_sdk_cloudwatch as cw;
 use aws_sdk_cloudwatchlogs as cwl;
 use aws_sdk_dynamodb as ddb;
 use aws_sdk_sagemaker as sm;
@@ -42,6 +43,11 @@ async fn fixture() -> Fixture {
         ),
         logs: cwl::Client::from_conf(
             cwl::config::Builder::from(&config)
+                .interceptor(calls.clone())
+                .build(),
+        ),
+        cloudwatch: cw::Client::from_conf(
+            cw::config::Builder::from(&config)
                 .interceptor(calls.clone())
                 .build(),
         ),
@@ -696,6 +702,180 @@ async fn a_failed_endpoint_is_reported_once_from_describe_and_its_instance_logs(
         .await
         .unwrap();
     assert!(matches!(out, Outcome::Ignored { .. }), "{out:?}");
+    assert!(f.inbox.drain().await.is_empty());
+}
+
+/// The end of a guarded deployment as SageMaker sends it (the documented shape, nothing
+/// pending), now.
+fn deployment_end_event(name: &str) -> Value {
+    json!({
+        "version": "0", "id": unique_name("evt"), "detail-type": "SageMaker Endpoint Deployment State Change",
+        "source": "aws.sagemaker", "account": ACCOUNT_ID, "region": "us-east-1",
+        "time": chrono::Utc::now().to_rfc3339(),
+        "resources": [format!("arn:aws:sagemaker:us-east-1:{ACCOUNT_ID}:endpoint/{}", name.to_lowercase())],
+        "detail": {"EndpointName": name, "EndpointConfigName": format!("{name}-config"),
+                   "EndpointStatus": "IN_SERVICE", "Tags": {},
+                   "ProductionVariants": [{"VariantName": "AllTraffic", "CurrentWeight": 1, "DesiredWeight": 1,
+                                           "CurrentInstanceCount": 1, "DesiredInstanceCount": 1}]}
+    })
+}
+
+/// A blue/green deployment guarded by two alarms (as UpdateEndpoint's DeploymentConfig).
+fn guarded(alarms: &[&str]) -> Value {
+    json!({
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": {"Type": "CANARY", "WaitIntervalInSeconds": 600,
+                                            "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1}},
+            "TerminationWaitInSeconds": 600, "MaximumExecutionTimeoutInSeconds": 3600
+        },
+        "AutoRollbackConfiguration": {
+            "Alarms": alarms.iter().map(|a| json!({"AlarmName": a})).collect::<Vec<_>>()
+        }
+    })
+}
+
+async fn put_alarm(cw: &cw::Client, name: &str, endpoint: &str) {
+    cw.put_metric_alarm()
+        .alarm_name(name)
+        .namespace("AWS/SageMaker")
+        .metric_name("Invocation5XXErrors")
+        .dimensions(
+            cw::types::Dimension::builder()
+                .name("EndpointName")
+                .value(endpoint)
+                .build(),
+        )
+        .dimensions(
+            cw::types::Dimension::builder()
+                .name("VariantName")
+                .value("AllTraffic")
+                .build(),
+        )
+        .statistic(cw::types::Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(5.0)
+        .comparison_operator(cw::types::ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// A deployment rolled back by its guardrails: DescribeEndpoint names the auto-rollback
+/// alarms, one DescribeAlarms finds the one in ALARM, the new fleet's log tail is read; one
+/// report, the second event of the same rollback a duplicate. A deployment whose alarms all
+/// stayed quiet reports nothing.
+#[tokio::test]
+async fn a_rolled_back_deployment_is_reported_once_with_the_alarm_that_tripped() {
+    let f = fixture().await;
+    let config = f.emu.sdk_config().await;
+    let cloudwatch = cw::Client::new(&config);
+    let name = unique_name("ep");
+    let (tripped, quiet) = (format!("{name}-5xx"), format!("{name}-latency"));
+    for a in [&tripped, &quiet] {
+        put_alarm(&cloudwatch, a, &name).await;
+    }
+    cloudwatch
+        .set_alarm_state()
+        .alarm_name(&tripped)
+        .state_value(cw::types::StateValue::Alarm)
+        .state_reason("Threshold Crossed: 1 out of the last 1 datapoints [12.0] was greater than the threshold (5.0).")
+        .send()
+        .await
+        .unwrap();
+    let described = seed_endpoint(
+        &f,
+        &name,
+        json!({"EndpointStatus": "InService", "LastDeploymentConfig": guarded(&[&tripped, &quiet])}),
+    )
+    .await;
+    assert_eq!(
+        described["LastDeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"][0]["AlarmName"],
+        tripped.as_str()
+    );
+    let group = format!("/aws/sagemaker/Endpoints/{name}");
+    f.group(&group).await;
+    f.stream(
+        &group,
+        "AllTraffic/i-0new0000000000001",
+        &[
+            "Traceback (most recent call last):".to_owned(),
+            "ValueError: expected 784 features, got 785".to_owned(),
+        ],
+    )
+    .await;
+    let table = unique_name("rb");
+    create_dedupe_table(&config, &table).await;
+    let e = f.enricher(DynamoClaims::new(ddb::Client::new(&config), &table));
+    let event = deployment_end_event(&name);
+    f.calls.reset();
+    let out = invoke(&e, event.clone()).await.unwrap();
+    let Outcome::Reported { report } = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(report["outcome"], "rolled_back", "{report:#}");
+    let r = &report["rollback"];
+    assert_eq!(r["triggered_by"][0]["alarm"], tripped.as_str(), "{r:#}");
+    assert_eq!(r["triggered_by"][0]["evidence"], "in_alarm");
+    assert_eq!(r["triggered_by"][0]["state"], "ALARM");
+    assert!(r["triggered_by"][0]["state_reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("Threshold Crossed"));
+    // The quiet alarm was created a moment ago (INSUFFICIENT_DATA): a suspect, listed second.
+    assert_eq!(
+        r["triggered_by"][1]["evidence"],
+        "changed_during_deployment"
+    );
+    assert_eq!(r["triggered_by"].as_array().unwrap().len(), 2);
+    assert_eq!(report["category"], "user_code_error", "{report:#}");
+    let counts = f.calls.counts();
+    for (op, n) in [
+        ("DescribeEndpoint", 1),
+        ("DescribeAlarms", 1),
+        ("DescribeLogStreams", 1),
+        ("GetLogEvents", 1),
+        ("Publish", 1),
+    ] {
+        assert_eq!(counts.get(op), Some(&n), "{op}: {counts:?}");
+    }
+    assert_eq!(f.calls.total(), 5, "{counts:?}");
+    let received = f.inbox.drain().await;
+    assert_eq!(received.len(), 1);
+    assert_eq!(
+        received[0].body["rollback"]["triggered_by"][0]["alarm"],
+        tripped.as_str()
+    );
+
+    // SageMaker's next event of the same rollback (another id): a duplicate.
+    let mut second = event.clone();
+    second["id"] = json!(unique_name("evt"));
+    let again = invoke(&e, second).await.unwrap();
+    assert!(matches!(again, Outcome::Duplicate { .. }), "{again:?}");
+    assert!(f.inbox.drain().await.is_empty());
+
+    // A good deployment: its alarms never left OK. Two calls, nothing sent.
+    let good = unique_name("ep");
+    let watch = format!("{good}-5xx");
+    put_alarm(&cloudwatch, &watch, &good).await;
+    cloudwatch
+        .set_alarm_state()
+        .alarm_name(&watch)
+        .state_value(cw::types::StateValue::Ok)
+        .state_reason("fine")
+        .send()
+        .await
+        .unwrap();
+    seed_endpoint(
+        &f,
+        &good,
+        json!({"EndpointStatus": "InService", "LastDeploymentConfig": guarded(&[&watch])}),
+    )
+    .await;
+    f.calls.reset();
+    let out = invoke(&e, deployment_end_event(&good)).await.unwrap();
+    assert!(matches!(out, Outcome::Ignored { .. }), "{out:?}");
+    assert_eq!(f.calls.total(), 2, "{:?}", f.calls.counts());
     assert!(f.inbox.drain().await.is_empty());
 }
 

@@ -6,6 +6,7 @@ use failure_enricher::job::JobFacts;
 use failure_enricher::logs::{LogBudget, LogEvent, StreamInfo};
 use failure_enricher::pipeline::{StepFacts, StepList};
 use failure_enricher::ports::{Jobs, LogPage, Logs};
+use failure_enricher::rollback::AlarmState;
 use failure_enricher::tuning::{Child, ChildList, TuningFacts};
 use failure_enricher::{Config, Enricher, Outcome};
 use lambda_runtime::{Context, LambdaEvent};
@@ -32,10 +33,13 @@ struct FakeJobs {
     endpoints: BTreeMap<String, EndpointFacts>,
     pipelines: BTreeMap<String, StepList>,
     tunings: BTreeMap<String, (TuningFacts, ChildList)>,
+    alarms: Vec<AlarmState>,
     fail: Option<ErrorKind>,
     calls: Mutex<Vec<(Target, JobType, String)>>,
     /// Other calls than Describe*Job, by operation.
     other_calls: Mutex<Vec<&'static str>>,
+    /// DescribeEndpoint calls (apart: the other tests count `other_calls`).
+    endpoint_calls: Mutex<usize>,
 }
 
 impl Jobs for FakeJobs {
@@ -60,6 +64,7 @@ impl Jobs for FakeJobs {
         _target: &Target,
         name: &str,
     ) -> Result<Option<EndpointFacts>, AwsError> {
+        *self.endpoint_calls.lock().unwrap() += 1;
         if let Some(r) = self.fail {
             return Err(aws_error("DescribeEndpoint", r));
         }
@@ -94,6 +99,20 @@ impl Jobs for FakeJobs {
             return Err(aws_error("DescribeHyperParameterTuningJob", r));
         }
         Ok(self.tunings.get(name).map(|(t, _)| t.clone()))
+    }
+
+    async fn alarms(
+        &self,
+        _target: &Target,
+        names: &[String],
+    ) -> Result<Vec<AlarmState>, AwsError> {
+        self.other_calls.lock().unwrap().push("DescribeAlarms");
+        Ok(self
+            .alarms
+            .iter()
+            .filter(|a| names.contains(&a.name))
+            .cloned()
+            .collect())
     }
 
     async fn failed_children(
@@ -364,6 +383,8 @@ async fn every_sample_is_handled_without_panic_and_only_failed_jobs_are_triaged(
     assert_eq!(
         triaged,
         [
+            // The end of a deployment: DescribeEndpoint tells whether it was rolled back.
+            "endpoint-deployment-state-change-rolled-back.json",
             "endpoint-state-change-failed.json",
             "failure-direct-invoke.json",
             "hyperparameter-tuning-job-state-change-failed-children.json",
@@ -853,6 +874,175 @@ async fn a_job_stopped_at_max_runtime_is_a_timeout_and_a_person_stopping_one_is_
 
 /// The chat notice of every report kind (job failure, timeout, endpoint) has the custom
 /// notification shape, threads by resource, and carries the why and the fix, no secret.
+/// The sample's endpoint back on its old config after a guarded deployment, with two
+/// auto-rollback alarms: the 5xx one tripped 4 minutes before the event, latency is quiet.
+fn rolled_back_endpoint() -> (EndpointFacts, Vec<AlarmState>) {
+    let name = "SagewatchDemoEndpoint";
+    let mut e = failed_endpoint(name);
+    e.status = Some("InService".into());
+    e.failure_reason = None;
+    e.config_name = Some("sagewatch-demo-endpoint-config-1".into());
+    e.rollback_alarms = vec!["sagewatch-demo-5xx".into(), "sagewatch-demo-latency".into()];
+    // The sample's event time is 2024-06-10T18:21:40Z.
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+    let alarms = vec![
+        AlarmState {
+            name: "sagewatch-demo-5xx".into(),
+            state: "ALARM".into(),
+            reason: Some("Threshold Crossed: 1 out of the last 1 datapoints [12.0 (10/06/24 18:16:00)] was greater than the threshold (5.0) (minimum 1 datapoint for OK -> ALARM transition).".into()),
+            updated: Some(at("2024-06-10T18:17:40Z")),
+        },
+        AlarmState {
+            name: "sagewatch-demo-latency".into(),
+            state: "OK".into(),
+            reason: None,
+            updated: Some(at("2024-06-09T08:00:00Z")),
+        },
+    ];
+    (e, alarms)
+}
+
+#[tokio::test]
+async fn a_rolled_back_deployment_names_the_alarm_that_tripped_once() {
+    let name = "SagewatchDemoEndpoint";
+    let (facts, alarms) = rolled_back_endpoint();
+    let mut logs = FakeLogs::default();
+    logs.streams.insert(
+        "AllTraffic/i-0abc123def4567890".into(),
+        events(&[
+            "Invoked model with a 3 MB payload",
+            "Responded 500 after 41 ms",
+        ]),
+    );
+    let jobs = FakeJobs {
+        endpoints: BTreeMap::from([(name.into(), facts)]),
+        alarms,
+        ..FakeJobs::default()
+    };
+    let e = enricher(jobs, logs);
+    let event = sample("endpoint-deployment-state-change-rolled-back.json");
+    let out = run(&e, event.clone()).await.unwrap();
+    let Outcome::Reported { report } = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(report["outcome"], "rolled_back", "{report}");
+    let r = &report["rollback"];
+    assert_eq!(
+        r["because"],
+        "an auto-rollback alarm of the deployment is in ALARM"
+    );
+    assert_eq!(r["triggered_by"].as_array().unwrap().len(), 1, "{r}");
+    assert_eq!(r["triggered_by"][0]["alarm"], "sagewatch-demo-5xx");
+    assert_eq!(r["triggered_by"][0]["evidence"], "in_alarm");
+    assert!(r["triggered_by"][0]["state_reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("Threshold Crossed"));
+    assert_eq!(
+        r["auto_rollback_alarms"],
+        json!(["sagewatch-demo-5xx", "sagewatch-demo-latency"])
+    );
+    // Nothing in the logs explains it: the hint is about the alarm.
+    assert_eq!(report["category"], "unknown");
+    assert!(report["hint"]
+        .as_str()
+        .unwrap()
+        .contains("triggering alarm"));
+    let sent = e.notifier.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].subject,
+        "Endpoint SagewatchDemoEndpoint update rolled back by alarm sagewatch-demo-5xx: unknown"
+    );
+    assert!(
+        sent[0].text.contains("alarm sagewatch-demo-5xx (in ALARM"),
+        "{}",
+        sent[0].text
+    );
+    assert_eq!(
+        *e.jobs.other_calls.lock().unwrap(),
+        ["DescribeAlarms"],
+        "one DescribeAlarms for both alarms"
+    );
+    assert_eq!(*e.jobs.endpoint_calls.lock().unwrap(), 1);
+    let chat = failure_enricher::chat::render(&report, &sent[0].subject).to_json();
+    sagewatch::chat::check(&chat).unwrap_or_else(|err| panic!("{err}: {chat}"));
+    assert_eq!(chat["metadata"]["eventType"], "rollback");
+    assert_eq!(
+        chat["metadata"]["threadId"],
+        "sagewatch/Endpoint/123456789012/SagewatchDemoEndpoint"
+    );
+    let d = chat["content"]["description"].as_str().unwrap();
+    assert!(
+        d.contains("Triggered by alarm *sagewatch-demo-5xx* (in ALARM)"),
+        "{d}"
+    );
+
+    // The same rollback again (a redelivery, or SageMaker's second event): one report.
+    let mut second = event.clone();
+    second["id"] = json!("another-event-of-the-same-rollback");
+    for again in [event, second] {
+        let out = run(&e, again).await.unwrap();
+        assert!(matches!(out, Outcome::Duplicate { .. }), "{out:?}");
+    }
+    assert_eq!(e.notifier.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn deployments_that_completed_or_are_still_baking_are_not_rollbacks() {
+    let name = "SagewatchDemoEndpoint";
+    let (mut facts, mut alarms) = rolled_back_endpoint();
+    // The same endpoint, now on the new config, every alarm OK for a day.
+    facts.config_name = Some("sagewatch-demo-endpoint-config-2".into());
+    alarms[0].state = "OK".into();
+    alarms[0].updated = alarms[1].updated;
+    let e = enricher(
+        FakeJobs {
+            endpoints: BTreeMap::from([(name.into(), facts.clone())]),
+            alarms,
+            ..FakeJobs::default()
+        },
+        FakeLogs::default(),
+    );
+    let out = run(
+        &e,
+        sample("endpoint-deployment-state-change-rolled-back.json"),
+    )
+    .await
+    .unwrap();
+    let Outcome::Ignored { reason } = out else {
+        panic!("{out:?}")
+    };
+    assert!(reason.contains("no sign of a rollback"), "{reason}");
+    assert_eq!(*e.jobs.other_calls.lock().unwrap(), ["DescribeAlarms"]);
+    // A stage in between (Baking): ignored before any AWS call.
+    let out = run(&e, sample("endpoint-deployment-state-change.json"))
+        .await
+        .unwrap();
+    assert!(matches!(out, Outcome::Ignored { .. }), "{out:?}");
+    assert_eq!(*e.jobs.endpoint_calls.lock().unwrap(), 1);
+    assert!(e.notifier.sent().is_empty());
+    assert!(e.sink.json().iter().all(|d| d.get("_aws").is_none()));
+
+    // No auto-rollback alarms configured: no DescribeAlarms at all.
+    facts.rollback_alarms.clear();
+    let e = enricher(
+        FakeJobs {
+            endpoints: BTreeMap::from([(name.into(), facts)]),
+            ..FakeJobs::default()
+        },
+        FakeLogs::default(),
+    );
+    let out = run(
+        &e,
+        sample("endpoint-deployment-state-change-rolled-back.json"),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(out, Outcome::Ignored { .. }), "{out:?}");
+    assert!(e.jobs.other_calls.lock().unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn every_report_kind_renders_a_valid_chat_notice() {
     let mut logs = FakeLogs::default();

@@ -489,6 +489,40 @@ impl EndpointDeployment {
             })
             .collect()
     }
+
+    /// The endpoint config the deployment in flight is rolling out, if the event names one.
+    pub fn pending_config(&self) -> Option<&str> {
+        self.pending_deployment_summary
+            .as_ref()?
+            .get("EndpointConfigName")?
+            .as_str()
+            .filter(|s| !s.is_empty())
+    }
+
+    /// When the deployment in flight started (`PendingDeploymentSummary.StartTime`).
+    pub fn pending_start(&self) -> Option<DateTime<Utc>> {
+        let start = self.pending_deployment_summary.as_ref()?.get("StartTime")?;
+        crate::time::parse_timestamp(start)
+    }
+
+    /// Every `StatusMessage` of every variant stage the event carries (current and pending
+    /// variants), in order: the text a person reading the console would see.
+    pub fn status_messages(&self) -> Vec<String> {
+        let pending = self
+            .pending_deployment_summary
+            .as_ref()
+            .and_then(|p| p.get("ProductionVariants"))
+            .and_then(Value::as_array);
+        self.production_variants
+            .iter()
+            .chain(pending.into_iter().flatten())
+            .filter_map(|v| v.get("VariantStatus")?.as_array())
+            .flatten()
+            .filter_map(|s| s.get("StatusMessage")?.as_str())
+            .filter(|m| !m.trim().is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
 }
 
 // ---- Pipelines (camelCase details) ------------------------------------------------------

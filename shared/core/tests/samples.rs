@@ -78,6 +78,11 @@ const EVENT_SAMPLES: &[(&str, &str)] = &[
         "endpoint-deployment-state-change.json",
         "EndpointDeployment",
     ),
+    // failure-enricher: the deployment's end after its auto-rollback alarm tripped.
+    (
+        "endpoint-deployment-state-change-rolled-back.json",
+        "EndpointDeployment",
+    ),
     ("pipeline-execution-status-change.json", "PipelineExecution"),
     ("pipeline-step-status-change.json", "PipelineStep"),
     ("model-package-state-change.json", "ModelPackage"),
@@ -197,6 +202,25 @@ fn endpoint_quirks_in_service_spelling_and_float_times() {
     };
     assert_eq!(dep.endpoint_status.as_ref().unwrap().as_str(), "Updating");
     assert_eq!(dep.pending_variant_stages()[0].1.as_str(), "Baking");
+    assert_eq!(
+        dep.pending_config(),
+        Some("sagewatch-demo-endpoint-config-2")
+    );
+    assert_eq!(
+        dep.pending_start().map(|t| t.timestamp_millis()),
+        Some(1_718_042_580_181)
+    );
+    let messages = dep.status_messages();
+    assert_eq!(messages.len(), 1);
+    assert!(messages[0].starts_with("Baking for 600 seconds"));
+    // The deployment's end: back in service on the old config, nothing pending.
+    let d = event("endpoint-deployment-state-change-rolled-back.json");
+    let Detail::EndpointDeployment(dep) = &d.detail else {
+        panic!()
+    };
+    assert_eq!(dep.endpoint_status.as_ref().unwrap().as_str(), "InService");
+    assert_eq!(dep.pending_config(), None);
+    assert_eq!(dep.pending_start(), None);
 }
 
 #[test]

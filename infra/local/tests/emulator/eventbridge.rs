@@ -35,8 +35,12 @@ enum Route {
     CanaryInService,
     /// Training jobs InProgress, Completed, Failed or Stopped -> overfit-guard (guard alarms).
     TrainingGuard,
+    /// Endpoint deployments that finished or roll back -> failure-enricher (rollback report).
+    Rollback,
 }
-use Route::{ApiCall, CanaryInService, EndpointState, FailedJob, StateChange, TrainingGuard};
+use Route::{
+    ApiCall, CanaryInService, EndpointState, FailedJob, Rollback, StateChange, TrainingGuard,
+};
 
 /// Every `AWS::Events::Rule` with an `EventPattern` in `infra/*.yaml`, and its route. A rule
 /// missing here (or listed here but gone from its template) fails the test.
@@ -47,6 +51,7 @@ const RULES: &[(&str, &str, Route)] = &[
     ("template.yaml", "EndpointStatesRule", EndpointState),
     ("template.yaml", "CanaryInServiceRule", CanaryInService),
     ("template.yaml", "TrainingJobGuardRule", TrainingGuard),
+    ("template.yaml", "EndpointRollbacksRule", Rollback),
     (
         "workload-account.yaml",
         "ForwardStateChangesRule",
@@ -60,7 +65,13 @@ const RULES: &[(&str, &str, Route)] = &[
 const SAMPLES: &[(&str, &[Route])] = &[
     ("cloudtrail-api-call-error.json", &[ApiCall]),
     ("cloudtrail-api-call.json", &[ApiCall]),
+    // A stage in the middle of a deployment (UPDATING, Baking): nothing to explain yet.
     ("endpoint-deployment-state-change.json", &[StateChange]),
+    // Its end: failure-enricher tells whether it was rolled back.
+    (
+        "endpoint-deployment-state-change-rolled-back.json",
+        &[StateChange, Rollback],
+    ),
     (
         "endpoint-state-change.json",
         &[StateChange, EndpointState, CanaryInService],
@@ -169,6 +180,11 @@ const SAMPLES: &[(&str, &[Route])] = &[
         "hyperparameter-tuning-job-state-change.json#Failed",
         &[StateChange, FailedJob],
     ),
+    // A deployment rolling back is asked about too.
+    (
+        "endpoint-deployment-state-change.json#RollingBack",
+        &[StateChange, Rollback],
+    ),
     ("cloudtrail-api-call.json#readOnly", &[]),
     ("cloudtrail-api-call.json#dataEvent", &[]),
     ("cloudtrail-api-call.json#s3", &[]),
@@ -222,6 +238,13 @@ fn variants() -> Vec<(&'static str, &'static str, &'static str, Value)> {
             "hyperparameter-tuning-job-state-change.json",
             "/detail/HyperParameterTuningJobStatus",
             json!("Failed"),
+        ),
+        // The rollback rule matches the deployment's status, not just its detail-type.
+        (
+            "endpoint-deployment-state-change.json#RollingBack",
+            "endpoint-deployment-state-change.json",
+            "/detail/EndpointStatus",
+            json!("ROLLING_BACK"),
         ),
         // Read-only calls are not audited.
         (

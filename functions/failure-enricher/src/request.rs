@@ -18,6 +18,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+/// The tag SageMaker puts on a job that a pipeline step started (the SageMaker Python SDK's
+/// lineage code reads the same key).
+pub const PIPELINE_EXECUTION_TAG: &str = "sagemaker:pipeline-execution-arn";
+
 /// A failed job to explain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
@@ -233,6 +237,20 @@ fn from_event(payload: Value) -> Result<Input, InvalidInput> {
         return Ok(Input::Ignore {
             reason: format!(
                 "{} job status is {status}, not Failed nor stopped at a time limit",
+                job.job_type.as_str()
+            ),
+        });
+    }
+    // SageMaker tags the jobs a pipeline step starts with their execution; the execution's
+    // own failure event reports them, inside one notification per pipeline failure.
+    if let Some(execution) = job
+        .tags
+        .get(PIPELINE_EXECUTION_TAG)
+        .filter(|v| !v.is_empty())
+    {
+        return Ok(Input::Ignore {
+            reason: format!(
+                "{} job ran in pipeline execution {execution}: the execution's report carries it",
                 job.job_type.as_str()
             ),
         });

@@ -401,6 +401,31 @@ async fn every_sample_is_handled_without_panic_and_only_failed_jobs_are_triaged(
 }
 
 #[tokio::test]
+async fn a_job_a_pipeline_step_started_is_left_to_the_pipelines_report() {
+    let mut event = sample("training-job-state-change-failed.json").tap_name("j");
+    event["detail"]["Tags"]["sagemaker:pipeline-execution-arn"] = json!(
+        "arn:aws:sagemaker:us-east-1:123456789012:pipeline/p/execution/k7x2m9q4w1ab"
+    );
+    let jobs = FakeJobs {
+        jobs: BTreeMap::from([("j".into(), job("j", "AlgorithmError: see logs"))]),
+        ..FakeJobs::default()
+    };
+    let e = enricher(jobs, FakeLogs::default());
+    let out = run(&e, event).await.unwrap();
+    let Outcome::Ignored { reason } = out else {
+        panic!("{out:?}")
+    };
+    assert!(reason.contains("pipeline execution"), "{reason}");
+    assert!(e.jobs.calls.lock().unwrap().is_empty());
+    assert!(e.notifier.sent().is_empty());
+    // Asked for by name, it is explained all the same.
+    let out = run(&e, json!({"job_type": "training", "job_name": "j"}))
+        .await
+        .unwrap();
+    assert!(matches!(out, Outcome::Reported { .. }), "{out:?}");
+}
+
+#[tokio::test]
 async fn bad_input_is_counted_and_never_acts() {
     for payload in [
         json!(null),

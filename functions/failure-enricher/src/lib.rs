@@ -548,10 +548,22 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
         // endpoint (still) failed.
         let triggered = match &req.deployment {
             Some(event) => {
+                // Alarms we may not read (a workload role without DescribeAlarms) leave the
+                // other signs; a retry helps only with a retryable error.
+                let mut unreadable = None;
                 let alarms = if facts.rollback_alarms.is_empty() {
                     Vec::new()
                 } else {
-                    self.jobs.alarms(&target, &facts.rollback_alarms).await?
+                    match self.jobs.alarms(&target, &facts.rollback_alarms).await {
+                        Ok(a) => a,
+                        Err(e) if !e.is_retryable() => {
+                            warn!(endpoint = %req.name, error = %e,
+                                "cannot read the auto-rollback alarms; judging without them");
+                            unreadable = Some(e.to_string());
+                            Vec::new()
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
                 };
                 let verdict = rollback::judge(&rollback::Facts {
                     event,
@@ -561,6 +573,10 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
                 });
                 match verdict {
                     rollback::Verdict::NotRolledBack(why) => {
+                        let why = match unreadable {
+                            Some(e) => format!("{why}; the alarms could not be read: {e}"),
+                            None => why,
+                        };
                         debug!(endpoint = %req.name, %why, "deployment not rolled back");
                         return Ok(Outcome::Ignored {
                             reason: format!("endpoint {}: {why}", req.name),

@@ -34,6 +34,8 @@ struct FakeJobs {
     pipelines: BTreeMap<String, StepList>,
     tunings: BTreeMap<String, (TuningFacts, ChildList)>,
     alarms: Vec<AlarmState>,
+    /// DescribeAlarms fails this way.
+    alarms_fail: Option<ErrorKind>,
     fail: Option<ErrorKind>,
     calls: Mutex<Vec<(Target, JobType, String)>>,
     /// Other calls than Describe*Job, by operation.
@@ -107,6 +109,9 @@ impl Jobs for FakeJobs {
         names: &[String],
     ) -> Result<Vec<AlarmState>, AwsError> {
         self.other_calls.lock().unwrap().push("DescribeAlarms");
+        if let Some(r) = self.alarms_fail {
+            return Err(aws_error("DescribeAlarms", r));
+        }
         Ok(self
             .alarms
             .iter()
@@ -403,9 +408,8 @@ async fn every_sample_is_handled_without_panic_and_only_failed_jobs_are_triaged(
 #[tokio::test]
 async fn a_job_a_pipeline_step_started_is_left_to_the_pipelines_report() {
     let mut event = sample("training-job-state-change-failed.json").tap_name("j");
-    event["detail"]["Tags"]["sagemaker:pipeline-execution-arn"] = json!(
-        "arn:aws:sagemaker:us-east-1:123456789012:pipeline/p/execution/k7x2m9q4w1ab"
-    );
+    event["detail"]["Tags"]["sagemaker:pipeline-execution-arn"] =
+        json!("arn:aws:sagemaker:us-east-1:123456789012:pipeline/p/execution/k7x2m9q4w1ab");
     let jobs = FakeJobs {
         jobs: BTreeMap::from([("j".into(), job("j", "AlgorithmError: see logs"))]),
         ..FakeJobs::default()
@@ -1048,6 +1052,38 @@ async fn deployments_that_completed_or_are_still_baking_are_not_rollbacks() {
     assert_eq!(*e.jobs.endpoint_calls.lock().unwrap(), 1);
     assert!(e.notifier.sent().is_empty());
     assert!(e.sink.json().iter().all(|d| d.get("_aws").is_none()));
+
+    // Alarms we may not read: judged without them (nothing to report here), not rejected;
+    // a throttled DescribeAlarms is retried.
+    let (facts_denied, alarms) = rolled_back_endpoint();
+    for (kind, retried) in [
+        (ErrorKind::AccessDenied, false),
+        (ErrorKind::Throttled, true),
+    ] {
+        let e = enricher(
+            FakeJobs {
+                endpoints: BTreeMap::from([(name.into(), facts_denied.clone())]),
+                alarms: alarms.clone(),
+                alarms_fail: Some(kind),
+                ..FakeJobs::default()
+            },
+            FakeLogs::default(),
+        );
+        let out = run(
+            &e,
+            sample("endpoint-deployment-state-change-rolled-back.json"),
+        )
+        .await;
+        match out {
+            Err(_) => assert!(retried, "{kind:?}"),
+            Ok(Outcome::Ignored { reason }) => {
+                assert!(!retried, "{kind:?}");
+                assert!(reason.contains("could not be read"), "{reason}");
+            }
+            Ok(other) => panic!("{kind:?}: {other:?}"),
+        }
+        assert!(e.notifier.sent().is_empty());
+    }
 
     // No auto-rollback alarms configured: no DescribeAlarms at all.
     facts.rollback_alarms.clear();

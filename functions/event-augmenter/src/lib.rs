@@ -169,7 +169,7 @@ impl<D: ClaimStore + ClaimReader, M: HostMetrics, S: Sink, J: Jobs, B: EventBus>
             now,
         );
         let payload = event.payload;
-        // A scheduled run or `{"sagewatch": "sweep"}`: the third input (see `reconcile.rs`).
+        // A scheduled run or `{"action": "sweep"}`: the third input (see `reconcile.rs`).
         if let Some(request) = sagewatch::sweep::Request::from_payload(&payload) {
             return match request {
                 Ok(request) => {

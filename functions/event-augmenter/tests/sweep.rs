@@ -446,7 +446,7 @@ async fn a_late_event_that_wins_the_race_makes_the_sweep_a_duplicate() {
 #[tokio::test]
 async fn direct_invoke_sets_the_look_back_and_bad_requests_are_invalid() {
     let a = augmenter(FakeJobs::default());
-    let r = run(&a, json!({"sagewatch": "sweep", "lookback_minutes": 60}))
+    let r = run(&a, json!({"action": "sweep", "lookback_minutes": 60}))
         .await
         .unwrap();
     assert!(matches!(r, Response::Sweep(_)), "{r:?}");

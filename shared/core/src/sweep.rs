@@ -36,8 +36,14 @@ use std::collections::BTreeMap;
 pub const SCHEDULE_SOURCE: &str = "aws.events";
 /// `detail-type` of those events.
 pub const SCHEDULE_DETAIL_TYPE: &str = "Scheduled Event";
-/// `{"sagewatch": "sweep"}`: the direct-invoke (and EventBridge Scheduler input) form.
+/// `{"action": "sweep"}`: the direct-invoke (and EventBridge Scheduler input) form, the
+/// `action` convention of every function's scheduled work (endpoint-guard's `idle-check` and
+/// `reconcile`, overfit-guard's `guard-sweep`).
 pub const SWEEP_INPUT: &str = "sweep";
+
+/// The input keys that name a scheduled action: `action`, and `sagewatch`, the sweep's first
+/// spelling, still accepted.
+const ACTION_KEYS: [&str; 2] = ["action", "sagewatch"];
 
 /// The job kinds a sweep lists, in the order it lists them.
 pub const JOB_TYPES: [JobType; 3] = [JobType::Training, JobType::Processing, JobType::Transform];
@@ -192,11 +198,11 @@ pub struct Request {
 impl Request {
     /// `None`: not a sweep (an event, an SQS batch: the function's other inputs).
     /// `Some(Err)`: meant as a sweep but unreadable (a bad `lookback_minutes`, an unknown
-    /// `sagewatch` command) — invalid input, never a sweep with a guessed window.
+    /// action) — invalid input, never a sweep with a guessed window.
     ///
     /// Accepted: an EventBridge schedule rule's event (`source` `aws.events`, `detail-type`
-    /// `Scheduled Event`), and `{"sagewatch": "sweep"}` with an optional
-    /// `"lookback_minutes": 1..=10080` (direct invoke, EventBridge Scheduler's input).
+    /// `Scheduled Event`), and `{"action": "sweep"}` (or `{"sagewatch": "sweep"}`) with an
+    /// optional `"lookback_minutes": 1..=10080` (direct invoke, EventBridge Scheduler's input).
     pub fn from_payload(payload: &Value) -> Option<Result<Request, String>> {
         let field = |k: &str| payload.get(k).and_then(Value::as_str);
         if field("source") == Some(SCHEDULE_SOURCE)
@@ -204,10 +210,10 @@ impl Request {
         {
             return Some(Ok(Request { lookback: None }));
         }
-        let command = payload.get("sagewatch")?;
+        let command = ACTION_KEYS.iter().find_map(|k| payload.get(*k))?;
         if command.as_str() != Some(SWEEP_INPUT) {
             return Some(Err(format!(
-                "unknown sagewatch command {command}; the only one is \"{SWEEP_INPUT}\""
+                "unknown action {command}; the only one here is \"{SWEEP_INPUT}\""
             )));
         }
         let lookback = match payload.get("lookback_minutes") {
@@ -666,10 +672,13 @@ mod tests {
                 lookback: Some(Duration::minutes(60))
             }))
         );
-        assert_eq!(
-            Request::from_payload(&json!({"sagewatch": "sweep"})),
-            Some(Ok(Request { lookback: None }))
-        );
+        for direct in [json!({"sagewatch": "sweep"}), json!({"action": "sweep"})] {
+            assert_eq!(
+                Request::from_payload(&direct),
+                Some(Ok(Request { lookback: None })),
+                "{direct}"
+            );
+        }
         for bad in [
             json!({"sagewatch": "sweep", "lookback_minutes": 0}),
             json!({"sagewatch": "sweep", "lookback_minutes": 10081}),
@@ -677,6 +686,7 @@ mod tests {
             json!({"sagewatch": "sweep", "lookback_minutes": 1.5}),
             json!({"sagewatch": "swept"}),
             json!({"sagewatch": 1}),
+            json!({"action": "reconcile"}),
         ] {
             assert!(matches!(Request::from_payload(&bad), Some(Err(_))), "{bad}");
         }

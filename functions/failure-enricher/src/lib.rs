@@ -28,7 +28,7 @@ pub mod tuning;
 
 use chrono::Utc;
 use endpoint::EndpointRequest;
-use futures_util::future::join_all;
+use futures_util::stream::{self, StreamExt};
 use lambda_runtime::{Context, Error, LambdaEvent};
 use logs::{host_of_stream, LogBudget, Share, StreamInfo, StreamTail, MAX_PAGES_PER_HOST};
 use pipeline::{FailedStep, PipelineRequest, MAX_JOBS_EXPLAINED};
@@ -54,6 +54,9 @@ use tracing::{debug, error, info, warn};
 use tuning::TuningRequest;
 
 pub const FUNCTION: &str = "failure-enricher";
+
+/// How many log streams one invocation reads at once.
+pub const STREAMS_IN_FLIGHT: usize = 4;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -766,7 +769,7 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
     }
 
     /// The streams `<owner>/…` of `group` (a job's hosts, an endpoint variant's instances)
-    /// within the budget, read concurrently.
+    /// within the budget, read [`STREAMS_IN_FLIGHT`] at a time.
     async fn read_logs(
         &self,
         target: &Target,
@@ -784,11 +787,15 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
         let picked = budget.select(owner, streams.clone());
         read.streams_found = budget.select_all(owner, streams);
         let share = budget.share(picked.len());
-        let tails = join_all(
+        // At most STREAMS_IN_FLIGHT at a time, in order: 16 at once would spend most of the
+        // account's GetLogEvents quota (25 TPS) on one failure and hold 16 responses in memory.
+        let tails: Vec<_> = stream::iter(
             picked
                 .iter()
                 .map(|s| self.read_tail(target, &group, s, share)),
         )
+        .buffered(STREAMS_IN_FLIGHT)
+        .collect()
         .await;
         let mut out = Vec::new();
         for (stream, tail) in picked.iter().zip(tails) {

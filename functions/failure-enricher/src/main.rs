@@ -9,7 +9,7 @@ use sagewatch_aws::claims::DynamoClaims;
 use sagewatch_aws::lambda::{init_tracing, load_aws_config, serve};
 use sagewatch_aws::sns::SnsNotifier;
 
-// One event at a time per process: the handler's concurrency is I/O (join_all, buffered
+// One event at a time per process: the handler's concurrency is I/O (buffered
 // streams) that one thread serves; the single-thread runtime starts a little faster
 // (make bench, hello-world: 2.4 vs 2.7 ms init, 0.137 vs 0.158 ms warm; README).
 #[tokio::main(flavor = "current_thread")]

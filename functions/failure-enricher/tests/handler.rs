@@ -149,6 +149,8 @@ struct FakeLogs {
     streams: BTreeMap<String, Vec<LogEvent>>,
     fail_page: Option<ErrorKind>,
     calls: Mutex<usize>,
+    /// GetLogEvents calls in flight now, and the most there ever were.
+    in_flight: Mutex<(usize, usize)>,
 }
 
 impl Logs for FakeLogs {
@@ -179,6 +181,14 @@ impl Logs for FakeLogs {
         older: Option<String>,
     ) -> Result<LogPage, AwsError> {
         *self.calls.lock().unwrap() += 1;
+        {
+            let mut f = self.in_flight.lock().unwrap();
+            f.0 += 1;
+            f.1 = f.1.max(f.0);
+        }
+        // Let the other reads start (a real call waits on the network here).
+        tokio::task::yield_now().await;
+        self.in_flight.lock().unwrap().0 -= 1;
         if let Some(r) = self.fail_page {
             return Err(aws_error("GetLogEvents", r));
         }
@@ -646,8 +656,12 @@ async fn the_budget_holds_for_many_hosts_huge_lines_and_junk() {
     assert!(report["log_events_read"].as_u64().unwrap() <= b.max_events as u64);
     assert!(report["log_bytes_read"].as_u64().unwrap() <= b.max_bytes as u64);
     assert_eq!(report["log_truncated"], true);
-    // 1 DescribeLogStreams + at most 3 GetLogEvents per host.
+    // 1 DescribeLogStreams + at most 3 GetLogEvents per host, a few hosts at a time.
     assert!(*e.logs.calls.lock().unwrap() <= 1 + 3 * b.max_hosts);
+    assert_eq!(
+        e.logs.in_flight.lock().unwrap().1,
+        failure_enricher::STREAMS_IN_FLIGHT
+    );
     assert!(
         e.notifier.sent()[0].sns_message().len() < 256 * 1024,
         "SNS messages are at most 256 KiB"

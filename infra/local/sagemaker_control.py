@@ -255,12 +255,16 @@ def _check_members(value: Any, shape: Any, field: str) -> None:
     """Every key of a structure is a member of its shape (a typo must not pass silently)."""
     if shape is None:
         return
-    if shape.type_name == "structure" and isinstance(value, dict):
+    if shape.type_name == "structure":
+        if not isinstance(value, dict):
+            raise ControlError(400, f"{field} must be an object ({shape.name})")
         for k, v in value.items():
             if k not in shape.members:
                 raise ControlError(400, f"{field}: {k!r} is not a member of {shape.name}")
             _check_members(v, shape.members[k], f"{field}.{k}")
-    elif shape.type_name == "list" and isinstance(value, list):
+    elif shape.type_name == "list":
+        if not isinstance(value, list):
+            raise ControlError(400, f"{field} must be a list")
         for v in value:
             _check_members(v, shape.member, field)
 
@@ -286,6 +290,8 @@ def seed_endpoint_state(name: str, patch: dict[str, Any]) -> dict[str, Any]:
         _convert_in(status, shape.members["EndpointStatus"], "EndpointStatus")
     deployment = patch.get("LastDeploymentConfig")
     if deployment is not None:
+        if not isinstance(deployment, dict):
+            raise ControlError(400, "LastDeploymentConfig must be an object (a DeploymentConfig)")
         member = shape.members["LastDeploymentConfig"]
         _check_members(deployment, member, "LastDeploymentConfig")
         deployment = _convert_in(deployment, member, "LastDeploymentConfig")

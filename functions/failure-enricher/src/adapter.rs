@@ -127,44 +127,36 @@ impl Jobs for JobAccounts {
             return Ok(Vec::new());
         }
         let cw = self.clients.get(target).await.cloudwatch;
-        // At most 10 names (AutoRollbackConfiguration's limit): one page. Composite alarms
-        // are listed only when asked for.
+        // At most 10 names (AutoRollbackConfiguration's limit): one page. Metric alarms only:
+        // composite alarms are returned only to a DescribeAlarms permission on "*", and the
+        // role's is scoped to the account's alarm ARNs (a composite one is reported as not
+        // described).
         let out = cw
             .describe_alarms()
             .set_alarm_names(Some(names.to_vec()))
-            .alarm_types(cw::types::AlarmType::MetricAlarm)
-            .alarm_types(cw::types::AlarmType::CompositeAlarm)
             .max_records(100)
             .send()
             .await
             .map_err(|e| from_sdk("DescribeAlarms", &e))?;
-        let state = |name: Option<&str>,
-                     value: Option<&cw::types::StateValue>,
-                     reason: Option<&str>,
-                     updated: Option<&cw::primitives::DateTime>| AlarmState {
-            name: name.unwrap_or_default().to_owned(),
-            state: value.map(|v| v.as_str().to_owned()).unwrap_or_default(),
-            reason: reason.map(str::to_owned),
-            updated: updated.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
-        };
-        let metric = out.metric_alarms().iter().map(|a| {
-            state(
-                a.alarm_name(),
-                a.state_value(),
-                a.state_reason(),
-                a.state_updated_timestamp(),
-            )
-        });
-        let composite = out.composite_alarms().iter().map(|a| {
-            state(
-                a.alarm_name(),
-                a.state_value(),
-                a.state_reason(),
-                a.state_updated_timestamp(),
-            )
-        });
-        Ok(metric
-            .chain(composite)
+        let when =
+            |t: &cw::primitives::DateTime| DateTime::from_timestamp(t.secs(), t.subsec_nanos());
+        Ok(out
+            .metric_alarms()
+            .iter()
+            .map(|a| AlarmState {
+                name: a.alarm_name().unwrap_or_default().to_owned(),
+                state: a
+                    .state_value()
+                    .map(|v| v.as_str().to_owned())
+                    .unwrap_or_default(),
+                reason: a.state_reason().map(str::to_owned),
+                // When StateValue last changed; StateUpdatedTimestamp also moves with
+                // EvaluationState (moto answers only that one).
+                updated: a
+                    .state_transitioned_timestamp()
+                    .or(a.state_updated_timestamp())
+                    .and_then(when),
+            })
             .filter(|a| !a.name.is_empty())
             .collect())
     }

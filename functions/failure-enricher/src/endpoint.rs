@@ -6,7 +6,7 @@
 
 use crate::report::{LogsRead, Report};
 use crate::request::Via;
-use crate::rollback::{DeploymentEvent, Triggered};
+use crate::rollback::{DeploymentEvent, Judged};
 use chrono::{DateTime, Utc};
 use sagewatch::classify::Classification;
 use sagewatch::status::Status;
@@ -54,9 +54,7 @@ pub struct EndpointFacts {
 /// A rollback established by [`crate::rollback::judge`], for the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rollback<'a> {
-    pub because: &'static str,
-    pub in_progress: bool,
-    pub triggered: &'a [Triggered],
+    pub judged: &'a Judged,
     pub event: &'a DeploymentEvent,
 }
 
@@ -94,7 +92,7 @@ pub fn build(
 ) -> Report {
     let region = request.region.as_deref();
     let outcome = match rollback {
-        Some(r) if r.in_progress => "rolling_back",
+        Some(r) if r.judged.in_progress => "rolling_back",
         Some(_) => "rolled_back",
         None => failure_kind(
             e.status.as_deref().map(Status::new).as_ref(),
@@ -150,7 +148,7 @@ pub fn build(
         _ => "failed",
     };
     let by = rollback
-        .and_then(|r| r.triggered.first())
+        .and_then(|r| r.judged.triggered.first())
         .filter(|t| t.evidence != crate::rollback::Evidence::ChangedDuringDeployment)
         .map(|t| format!(" by alarm {}", t.alarm.name))
         .unwrap_or_default();
@@ -166,10 +164,11 @@ pub fn build(
 /// The report's `rollback` object: why it is one, the alarms named (with why), what
 /// SageMaker watched, and what the deployment was rolling out.
 fn rollback_part(r: &Rollback, e: &EndpointFacts) -> Value {
+    let j = r.judged;
     let mut part = json!({
-        "because": r.because,
-        "in_progress": r.in_progress,
-        "triggered_by": r.triggered.iter().map(|t| json!({
+        "because": j.because,
+        "in_progress": j.in_progress,
+        "triggered_by": j.triggered.iter().map(|t| json!({
             "alarm": t.alarm.name,
             "evidence": t.evidence,
             "state": t.alarm.state,
@@ -181,6 +180,8 @@ fn rollback_part(r: &Rollback, e: &EndpointFacts) -> Value {
         "deployment_started": r.event.started,
         "event_status": r.event.status,
         "status_messages": r.event.messages,
+        "alarms_unreadable": j.alarms_unreadable,
+        "alarms_not_described": (!j.undescribed.is_empty()).then_some(&j.undescribed),
     });
     if let Value::Object(map) = &mut part {
         map.retain(|_, v| !v.is_null());
@@ -242,7 +243,13 @@ fn write_rollback(out: &mut String, r: &Value) {
             s(t, "state_reason")
         );
     }
-    if !any {
+    if !any && !s(r, "alarms_unreadable").is_empty() {
+        let _ = writeln!(
+            out,
+            "  No alarm can be named: the auto-rollback alarms could not be read ({}).",
+            s(r, "alarms_unreadable")
+        );
+    } else if !any {
         let alarms = r
             .get("auto_rollback_alarms")
             .and_then(Value::as_array)
@@ -250,6 +257,20 @@ fn write_rollback(out: &mut String, r: &Value) {
         let _ = writeln!(
             out,
             "  No alarm can be named: none of the {alarms} auto-rollback alarm(s) is in ALARM or changed state during the deployment."
+        );
+    }
+    let undescribed: Vec<&str> = r
+        .get("alarms_not_described")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if !undescribed.is_empty() {
+        let _ = writeln!(
+            out,
+            "  Not described by DescribeAlarms (deleted, or composite): {}.",
+            undescribed.join(", ")
         );
     }
     if !s(r, "target_config_name").is_empty() {

@@ -549,49 +549,19 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
         };
         // A deployment event asks whether the deployment was rolled back; the rest whether the
         // endpoint (still) failed.
-        let triggered = match &req.deployment {
-            Some(event) => {
-                // Alarms we may not read (a workload role without DescribeAlarms) leave the
-                // other signs; a retry helps only with a retryable error.
-                let mut unreadable = None;
-                let alarms = if facts.rollback_alarms.is_empty() {
-                    Vec::new()
-                } else {
-                    match self.jobs.alarms(&target, &facts.rollback_alarms).await {
-                        Ok(a) => a,
-                        Err(e) if !e.is_retryable() => {
-                            warn!(endpoint = %req.name, error = %e,
-                                "cannot read the auto-rollback alarms; judging without them");
-                            unreadable = Some(e.to_string());
-                            Vec::new()
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
-                };
-                let verdict = rollback::judge(&rollback::Facts {
-                    event,
-                    status_now: facts.status.as_deref(),
-                    failure_reason_now: facts.failure_reason.as_deref(),
-                    alarms: &alarms,
-                });
-                match verdict {
-                    rollback::Verdict::NotRolledBack(why) => {
-                        let why = match unreadable {
-                            Some(e) => format!("{why}; the alarms could not be read: {e}"),
-                            None => why,
-                        };
-                        debug!(endpoint = %req.name, %why, "deployment not rolled back");
-                        return Ok(Outcome::Ignored {
-                            reason: format!("endpoint {}: {why}", req.name),
-                        });
-                    }
-                    rollback::Verdict::RolledBack {
-                        because,
-                        in_progress,
-                        triggered,
-                    } => Some((because, in_progress, triggered)),
+        let judged = match &req.deployment {
+            Some(event) => match self
+                .judge_deployment(&target, &req.name, event, &facts)
+                .await?
+            {
+                Ok(judged) => Some(judged),
+                Err(why) => {
+                    debug!(endpoint = %req.name, %why, "deployment not rolled back");
+                    return Ok(Outcome::Ignored {
+                        reason: format!("endpoint {}: {why}", req.name),
+                    });
                 }
-            }
+            },
             None => {
                 let status = facts.status.as_deref().map(Status::new);
                 let reason = facts.failure_reason.as_deref();
@@ -639,21 +609,20 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
             .iter()
             .find_map(|v| v.instance_type.as_deref());
         let classification = explain(&as_job, &tails, instance_type);
-        let rollback = match (&triggered, &req.deployment) {
-            (Some((because, in_progress, triggered)), Some(event)) => Some(endpoint::Rollback {
-                because,
-                in_progress: *in_progress,
-                triggered,
-                event,
-            }),
-            _ => None,
-        };
+        let rollback = judged
+            .as_ref()
+            .zip(req.deployment.as_ref())
+            .map(|(judged, event)| endpoint::Rollback { judged, event });
         let report = endpoint::build(&req, &facts, &read, &classification, rollback.as_ref());
-        // One report per rollback: every event of it names the same alarm change.
+        // One report per rollback (rollback::occurrence says what tells two apart).
         let (kind, attempt) = match &rollback {
             Some(r) => (
                 "endpoint-rollback",
-                rollback::occurrence(r.triggered, facts.last_modified_time),
+                rollback::occurrence(
+                    r.judged.because,
+                    facts.failure_reason.as_deref(),
+                    facts.last_modified_time,
+                ),
             ),
             None => (
                 "endpoint",
@@ -686,6 +655,73 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
             reconciled: false,
         };
         self.deliver(delivery, report, context).await
+    }
+
+    /// Was this deployment rolled back? Its auto-rollback alarms (one DescribeAlarms) and
+    /// [`rollback::judge`]; `Ok(Err(why))` when it was not. Alarms we may not read (a role
+    /// without DescribeAlarms) leave the other signs, logged and counted
+    /// (`RollbackAlarmsUnreadable`); a retryable error fails the invocation.
+    async fn judge_deployment(
+        &self,
+        target: &Target,
+        name: &str,
+        event: &rollback::DeploymentEvent,
+        facts: &endpoint::EndpointFacts,
+    ) -> Result<Result<rollback::Judged, String>, RetryLater> {
+        let mut unreadable = None;
+        let alarms = if facts.rollback_alarms.is_empty() {
+            Vec::new()
+        } else {
+            match self.jobs.alarms(target, &facts.rollback_alarms).await {
+                Ok(a) => a,
+                Err(e) if !e.is_retryable() => {
+                    warn!(endpoint = %name, error = %e,
+                        "cannot read the auto-rollback alarms; judging without them");
+                    let mut m =
+                        MetricRecord::new(&self.config.common.metrics_namespace, Utc::now());
+                    m.dimension("Function", FUNCTION)
+                        .dimension_set(&["Function"])
+                        .metric("RollbackAlarmsUnreadable", 1.0, Unit::Count)
+                        .property("endpoint_name", name);
+                    self.sink.write(m.render_logged());
+                    unreadable = Some(e.to_string());
+                    Vec::new()
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let verdict = rollback::judge(&rollback::Facts {
+            event,
+            status_now: facts.status.as_deref(),
+            failure_reason_now: facts.failure_reason.as_deref(),
+            alarms: &alarms,
+        });
+        Ok(match verdict {
+            rollback::Verdict::NotRolledBack(why) => Err(match unreadable {
+                Some(e) => format!("{why}; the alarms could not be read: {e}"),
+                None => why,
+            }),
+            rollback::Verdict::RolledBack {
+                because,
+                in_progress,
+                triggered,
+            } => Ok(rollback::Judged {
+                because,
+                in_progress,
+                triggered,
+                // Named in the deployment config, not answered (deleted, or composite).
+                undescribed: match unreadable {
+                    Some(_) => Vec::new(),
+                    None => facts
+                        .rollback_alarms
+                        .iter()
+                        .filter(|n| !alarms.iter().any(|a| &a.name == *n))
+                        .cloned()
+                        .collect(),
+                },
+                alarms_unreadable: unreadable,
+            }),
+        })
     }
 
     /// The same for every report kind: claim just before publishing (a failure earlier needs

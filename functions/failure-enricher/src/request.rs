@@ -243,10 +243,11 @@ fn from_event(payload: Value) -> Result<Input, InvalidInput> {
     }
     // SageMaker tags the jobs a pipeline step starts with their execution; the execution's
     // own failure event reports them, inside one notification per pipeline failure.
+    // Only a real execution ARN counts: user code may set `sagemaker:` tags too.
     if let Some(execution) = job
         .tags
         .get(PIPELINE_EXECUTION_TAG)
-        .filter(|v| !v.is_empty())
+        .filter(|v| parse_execution_arn(v).is_some())
     {
         return Ok(Input::Ignore {
             reason: format!(

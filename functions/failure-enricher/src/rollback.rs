@@ -36,7 +36,8 @@ pub struct AlarmState {
     /// `OK`, `ALARM` or `INSUFFICIENT_DATA`.
     pub state: String,
     pub reason: Option<String>,
-    /// StateUpdatedTimestamp: the alarm's last change of state.
+    /// When its StateValue last changed: StateTransitionedTimestamp, else
+    /// StateUpdatedTimestamp (which also moves with EvaluationState).
     pub updated: Option<DateTime<Utc>>,
 }
 
@@ -89,6 +90,18 @@ pub enum Verdict {
     NotRolledBack(String),
 }
 
+/// A rollback established, with what the report says about its alarms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judged {
+    pub because: &'static str,
+    pub in_progress: bool,
+    pub triggered: Vec<Triggered>,
+    /// DescribeAlarms failed for good (the error): the alarms' states are unknown.
+    pub alarms_unreadable: Option<String>,
+    /// Auto-rollback alarms DescribeAlarms did not answer (deleted, or composite).
+    pub undescribed: Vec<String>,
+}
+
 /// What the verdict looks at.
 pub struct Facts<'a> {
     pub event: &'a DeploymentEvent,
@@ -96,6 +109,34 @@ pub struct Facts<'a> {
     pub status_now: Option<&'a str>,
     pub failure_reason_now: Option<&'a str>,
     pub alarms: &'a [AlarmState],
+}
+
+impl Facts<'_> {
+    /// Since when a change of an alarm belongs to this deployment: its start when the event
+    /// says it, else [`LOOKBACK`] before the event.
+    fn since(&self) -> Option<DateTime<Utc>> {
+        self.event
+            .started
+            .or_else(|| self.event.time.map(|t| t - LOOKBACK))
+    }
+
+    /// An alarm that went into ALARM during this deployment (one in ALARM since before it, or
+    /// of unknown age against an unknown start, counts too: nothing says it is older).
+    fn tripped(&self, a: &AlarmState) -> bool {
+        a.state == "ALARM"
+            && match (self.since(), a.updated) {
+                (Some(since), Some(at)) => at >= since,
+                _ => true,
+            }
+    }
+
+    /// Back in service or rolling back: a FailureReason then describes this deployment's
+    /// end, not a stage of one still running.
+    fn ended(&self) -> bool {
+        self.status_now
+            .map(Status::new)
+            .is_some_and(|s| s.is("InService") || s.is("RollingBack"))
+    }
 }
 
 /// How far back an alarm's change counts as "during the deployment" when the event does not
@@ -131,14 +172,17 @@ const SIGNS: &[Sign] = &[
                 .any(|m| says_rollback(m))
         },
     ),
-    ("DescribeEndpoint has a FailureReason", |f| {
-        f.failure_reason_now.is_some_and(|r| !r.trim().is_empty())
+    (BY_FAILURE_REASON, |f| {
+        f.ended() && f.failure_reason_now.is_some_and(|r| !r.trim().is_empty())
     }),
     (
         "an auto-rollback alarm of the deployment is in ALARM",
-        |f| f.alarms.iter().any(|a| a.state == "ALARM"),
+        |f| f.alarms.iter().any(|a| f.tripped(a)),
     ),
 ];
+
+/// The `because` of a verdict that rests on DescribeEndpoint's FailureReason alone.
+pub const BY_FAILURE_REASON: &str = "DescribeEndpoint has a FailureReason";
 
 /// Endpoint states after which there is nothing for this report: a failed endpoint has its own
 /// report (from its "SageMaker Endpoint State Change"), a deleted one none.
@@ -154,6 +198,17 @@ const NOT_HERE: &[(&str, &str)] = &[
     ("Deleting", "the endpoint is being deleted"),
     ("Creating", "the endpoint is still being created"),
 ];
+
+/// `name` appears in `text` as a whole token (not inside a longer alarm name).
+fn names(text: &str, name: &str) -> bool {
+    let part = |c: char| c.is_ascii_alphanumeric() || "-_./#:".contains(c);
+    !name.is_empty()
+        && text.match_indices(name).any(|(i, _)| {
+            let before = text[..i].chars().next_back();
+            let after = text[i + name.len()..].chars().next();
+            !before.is_some_and(part) && !after.is_some_and(part)
+        })
+}
 
 fn says_rollback(text: &str) -> bool {
     let t = text.to_ascii_lowercase();
@@ -186,7 +241,8 @@ pub fn judge(f: &Facts) -> Verdict {
     }
 }
 
-/// The alarms worth naming, strongest evidence first, then the latest change first.
+/// The alarms worth naming, strongest evidence first, then the first to change first (the
+/// trigger; later ones are often its consequences).
 fn triggered(f: &Facts) -> Vec<Triggered> {
     let texts: Vec<&str> = f
         .event
@@ -196,17 +252,14 @@ fn triggered(f: &Facts) -> Vec<Triggered> {
         .map(String::as_str)
         .chain(f.failure_reason_now)
         .collect();
-    let since = f
-        .event
-        .started
-        .or_else(|| f.event.time.map(|t| t - LOOKBACK));
+    let since = f.since();
     let mut out: Vec<Triggered> = f
         .alarms
         .iter()
         .filter_map(|a| {
-            let evidence = if texts.iter().any(|t| t.contains(a.name.as_str())) {
+            let evidence = if texts.iter().any(|t| names(t, &a.name)) {
                 Evidence::NamedBySagemaker
-            } else if a.state == "ALARM" {
+            } else if f.tripped(a) {
                 Evidence::InAlarm
             } else if since.is_some_and(|s| a.updated.is_some_and(|u| u >= s)) {
                 Evidence::ChangedDuringDeployment
@@ -222,20 +275,25 @@ fn triggered(f: &Facts) -> Vec<Triggered> {
     out.sort_by(|a, b| {
         a.evidence
             .cmp(&b.evidence)
-            .then(b.alarm.updated.cmp(&a.alarm.updated))
+            .then(a.alarm.updated.cmp(&b.alarm.updated))
     });
     out
 }
 
-/// The part of the claim key that tells one rollback from the next: the triggering alarm's
-/// change of state (the same in every event of one rollback), else the endpoint's
-/// LastModifiedTime.
-pub fn occurrence(triggered: &[Triggered], last_modified: Option<DateTime<Utc>>) -> String {
-    match triggered.first() {
-        Some(t) if t.evidence != Evidence::ChangedDuringDeployment => format!(
-            "{}@{}",
-            t.alarm.name,
-            t.alarm.updated.map_or(0, |u| u.timestamp_millis())
+/// The part of the claim key that tells one rollback from the next. Not the alarms' state: it
+/// moves between a delivery and its retry. The endpoint's LastModifiedTime (the same in every
+/// event SageMaker sends for one change, and until the next update); a verdict that rests on
+/// the FailureReason alone is keyed by that text, since SageMaker may keep it across later
+/// deployments that would otherwise each report it again.
+pub fn occurrence(
+    because: &str,
+    failure_reason: Option<&str>,
+    last_modified: Option<DateTime<Utc>>,
+) -> String {
+    match failure_reason {
+        Some(r) if because == BY_FAILURE_REASON => format!(
+            "reason-{:016x}",
+            sagewatch::classify::signature::fnv1a64(r.trim().as_bytes())
         ),
         _ => last_modified.map_or("-".into(), |t| t.timestamp_millis().to_string()),
     }
@@ -314,13 +372,7 @@ mod tests {
                 ("new-variant-invocations", Evidence::ChangedDuringDeployment)
             ]
         );
-        assert_eq!(
-            occurrence(&triggered, None),
-            format!(
-                "errors-5xx@{}",
-                (t0() - Duration::minutes(4)).timestamp_millis()
-            )
-        );
+        assert_eq!(occurrence(because, None, Some(t0())), "1718043700000");
     }
 
     #[test]
@@ -375,7 +427,7 @@ mod tests {
         );
         assert!(triggered.is_empty());
         let t = DateTime::from_timestamp(1_718_043_000, 0);
-        assert_eq!(occurrence(&triggered, t), "1718043000000");
+        assert_eq!(occurrence(because, None, t), "1718043000000");
         let e = event("IN_SERVICE");
         assert!(matches!(
             judge(&facts(
@@ -404,6 +456,75 @@ mod tests {
                 "{now}"
             );
         }
+    }
+
+    #[test]
+    fn what_does_not_belong_to_this_deployment_proves_nothing() {
+        let e = event("IN_SERVICE");
+        // In ALARM since a day before the event (auto scaling under a standing 5xx alarm).
+        let old = [alarm("errors-5xx", "ALARM", 24 * 60)];
+        assert!(matches!(
+            judge(&facts(&e, "InService", None, &old)),
+            Verdict::NotRolledBack(_)
+        ));
+        // A FailureReason while the endpoint is still updating (a stage, not the end).
+        let mut baking = event("UPDATING");
+        baking.failure_reason = Some("Canary instance failed to launch".into());
+        assert!(matches!(
+            judge(&facts(
+                &baking,
+                "Updating",
+                Some("Canary instance failed"),
+                &[]
+            )),
+            Verdict::NotRolledBack(_)
+        ));
+        // A name inside a longer alarm's name is not that alarm.
+        let mut named = event("UPDATING");
+        named.messages = vec!["Rolling back: alarm prod-errors-5xx-high is in ALARM".into()];
+        let alarms = [alarm("errors-5xx", "OK", 600)];
+        let Verdict::RolledBack { triggered, .. } =
+            judge(&facts(&named, "Updating", None, &alarms))
+        else {
+            panic!("not rolled back")
+        };
+        assert!(triggered.is_empty(), "{triggered:?}");
+        assert!(names("alarm errors-5xx is in ALARM", "errors-5xx"));
+        assert!(names("errors-5xx", "errors-5xx"));
+        assert!(!names("errors-5xx-high", "errors-5xx"));
+    }
+
+    #[test]
+    fn a_rollback_told_by_its_failure_reason_alone_is_keyed_by_that_text() {
+        let e = event("IN_SERVICE");
+        let reason = "Rolled back: alarm errors-5xx was triggered";
+        let Verdict::RolledBack { because, .. } = judge(&facts(&e, "InService", Some(reason), &[]))
+        else {
+            panic!("not rolled back")
+        };
+        // The text says "rolled back" but it is DescribeEndpoint's, not the event's.
+        assert_eq!(because, BY_FAILURE_REASON);
+        let a = occurrence(because, Some(reason), Some(t0()));
+        let later = occurrence(because, Some(reason), Some(t0() + Duration::days(1)));
+        assert_eq!(
+            a, later,
+            "the same stale FailureReason is the same rollback"
+        );
+        assert!(a.starts_with("reason-"));
+    }
+
+    #[test]
+    fn the_first_alarm_to_trip_leads() {
+        let e = event("IN_SERVICE");
+        let alarms = [
+            alarm("latency", "ALARM", 2),
+            alarm("errors-5xx", "ALARM", 9),
+        ];
+        let Verdict::RolledBack { triggered, .. } = judge(&facts(&e, "InService", None, &alarms))
+        else {
+            panic!("not rolled back")
+        };
+        assert_eq!(triggered[0].alarm.name, "errors-5xx");
     }
 
     #[test]

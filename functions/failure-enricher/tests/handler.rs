@@ -33,7 +33,7 @@ struct FakeJobs {
     endpoints: BTreeMap<String, EndpointFacts>,
     pipelines: BTreeMap<String, StepList>,
     tunings: BTreeMap<String, (TuningFacts, ChildList)>,
-    alarms: Vec<AlarmState>,
+    alarms: Mutex<Vec<AlarmState>>,
     /// DescribeAlarms fails this way.
     alarms_fail: Option<ErrorKind>,
     fail: Option<ErrorKind>,
@@ -114,6 +114,8 @@ impl Jobs for FakeJobs {
         }
         Ok(self
             .alarms
+            .lock()
+            .unwrap()
             .iter()
             .filter(|a| names.contains(&a.name))
             .cloned()
@@ -432,6 +434,11 @@ async fn a_job_a_pipeline_step_started_is_left_to_the_pipelines_report() {
     assert!(reason.contains("pipeline execution"), "{reason}");
     assert!(e.jobs.calls.lock().unwrap().is_empty());
     assert!(e.notifier.sent().is_empty());
+    // A tag that is not an execution ARN (user code may set sagemaker: tags): reported.
+    let mut odd = sample("training-job-state-change-failed.json").tap_name("j");
+    odd["detail"]["Tags"]["sagemaker:pipeline-execution-arn"] = json!("nightly");
+    let out = run(&e, odd).await.unwrap();
+    assert!(matches!(out, Outcome::Reported { .. }), "{out:?}");
     // Asked for by name, it is explained all the same.
     let out = run(&e, json!({"job_type": "training", "job_name": "j"}))
         .await
@@ -928,6 +935,7 @@ fn rolled_back_endpoint() -> (EndpointFacts, Vec<AlarmState>) {
     e.rollback_alarms = vec!["sagewatch-demo-5xx".into(), "sagewatch-demo-latency".into()];
     // The sample's event time is 2024-06-10T18:21:40Z.
     let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+    e.last_modified_time = Some(at("2024-06-10T18:21:40Z"));
     let alarms = vec![
         AlarmState {
             name: "sagewatch-demo-5xx".into(),
@@ -959,7 +967,7 @@ async fn a_rolled_back_deployment_names_the_alarm_that_tripped_once() {
     );
     let jobs = FakeJobs {
         endpoints: BTreeMap::from([(name.into(), facts)]),
-        alarms,
+        alarms: Mutex::new(alarms),
         ..FakeJobs::default()
     };
     let e = enricher(jobs, logs);
@@ -1021,13 +1029,28 @@ async fn a_rolled_back_deployment_names_the_alarm_that_tripped_once() {
         "{d}"
     );
 
-    // The same rollback again (a redelivery, or SageMaker's second event): one report.
+    // The same rollback again (a redelivery, or SageMaker's second event): one report, even
+    // after the alarm went back to OK in between (the key is not the alarms' state).
     let mut second = event.clone();
     second["id"] = json!("another-event-of-the-same-rollback");
-    for again in [event, second] {
+    for again in [event.clone(), second] {
         let out = run(&e, again).await.unwrap();
         assert!(matches!(out, Outcome::Duplicate { .. }), "{out:?}");
     }
+    {
+        let mut alarms = e.jobs.alarms.lock().unwrap();
+        alarms[0].state = "OK".into();
+        alarms[0].updated = alarms[0].updated.map(|t| t + chrono::Duration::minutes(3));
+    }
+    let keys: Vec<String> = e.claims.items().keys().cloned().collect();
+    assert_eq!(
+        keys,
+        ["failure-enricher#123456789012#endpoint-rollback#SagewatchDemoEndpoint#1718043700000"]
+    );
+    let mut retried = event;
+    retried["detail"]["EndpointStatus"] = json!("ROLLING_BACK");
+    let out = run(&e, retried).await.unwrap();
+    assert!(matches!(out, Outcome::Duplicate { .. }), "{out:?}");
     assert_eq!(e.notifier.sent().len(), 1);
 }
 
@@ -1042,7 +1065,7 @@ async fn deployments_that_completed_or_are_still_baking_are_not_rollbacks() {
     let e = enricher(
         FakeJobs {
             endpoints: BTreeMap::from([(name.into(), facts.clone())]),
-            alarms,
+            alarms: Mutex::new(alarms),
             ..FakeJobs::default()
         },
         FakeLogs::default(),
@@ -1077,7 +1100,7 @@ async fn deployments_that_completed_or_are_still_baking_are_not_rollbacks() {
         let e = enricher(
             FakeJobs {
                 endpoints: BTreeMap::from([(name.into(), facts_denied.clone())]),
-                alarms: alarms.clone(),
+                alarms: Mutex::new(alarms.clone()),
                 alarms_fail: Some(kind),
                 ..FakeJobs::default()
             },

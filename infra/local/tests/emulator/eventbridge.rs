@@ -185,6 +185,11 @@ const SAMPLES: &[(&str, &[Route])] = &[
         "endpoint-deployment-state-change.json#RollingBack",
         &[StateChange, Rollback],
     ),
+    // A stage that carries a FailureReason is asked about (the function decides).
+    (
+        "endpoint-deployment-state-change.json#FailureReason",
+        &[StateChange, Rollback],
+    ),
     ("cloudtrail-api-call.json#readOnly", &[]),
     ("cloudtrail-api-call.json#dataEvent", &[]),
     ("cloudtrail-api-call.json#s3", &[]),
@@ -245,6 +250,12 @@ fn variants() -> Vec<(&'static str, &'static str, &'static str, Value)> {
             "endpoint-deployment-state-change.json",
             "/detail/EndpointStatus",
             json!("ROLLING_BACK"),
+        ),
+        (
+            "endpoint-deployment-state-change.json#FailureReason",
+            "endpoint-deployment-state-change.json",
+            "/detail/FailureReason",
+            json!("Canary instances failed the ping health check."),
         ),
         // Read-only calls are not audited.
         (

@@ -8,6 +8,8 @@
 //! split into time with an AWS call outstanding at the proxy and the rest (our code, the
 //! runtime client and the loopback round trip); peak RSS (VmHWM) when the process is idle
 //! again after the cold event and after the warm run; AWS calls per delivery. Prints markdown.
+//! Then `bench-tls`, `SAGEWATCH_BENCH_COLD` times: the first TLS handshake of a fresh process,
+//! which a real cold start's first call pays and the plain-HTTP proxy hides.
 //!
 //! The binaries are read from `SAGEWATCH_BENCH_BIN_DIR` (default `<repo>/target/release`).
 
@@ -675,8 +677,69 @@ fn main() {
     }
 
     print_report(&rows, &packages, cold, warm);
+    if only
+        .as_deref()
+        .is_none_or(|o| o.split(',').any(|n| n == "bench-tls"))
+    {
+        print_tls(&bin_dir.join("bench-tls"), cold);
+    }
     let _ = emulator_process.kill();
     let _ = emulator_process.wait();
+}
+
+/// `bench-tls` in `cold` fresh processes with Lambda's bare environment: root certificates
+/// and the first ClientHello (the first randomness), which a real cold start's first call
+/// pays and the plain-HTTP proxy hides. Reported, never fatal: the table is already out.
+fn print_tls(binary: &Path, cold: usize) {
+    let (mut roots_ms, mut hello_ms, mut roots) = (Vec::new(), Vec::new(), 0.0);
+    for _ in 0..cold {
+        let out = Command::new(binary)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin/:/bin")
+            .env("LANG", "en_US.UTF-8")
+            .stdin(Stdio::null())
+            .output();
+        let out = match out {
+            Ok(out) if out.status.success() => out,
+            Ok(out) => {
+                eprintln!(
+                    "bench-tls failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+                return;
+            }
+            Err(e) => {
+                eprintln!("cannot run {}: {e}", binary.display());
+                return;
+            }
+        };
+        let text = String::from_utf8_lossy(&out.stdout);
+        let field = |key: &str| {
+            text.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+                .and_then(|v| v.parse::<f64>().ok())
+        };
+        match (field("roots_us"), field("first_hello_us"), field("roots")) {
+            (Some(r), Some(h), Some(n)) => {
+                roots_ms.push(r / 1e3);
+                hello_ms.push(h / 1e3);
+                roots = n;
+            }
+            _ => {
+                eprintln!("bench-tls printed {text:?}");
+                return;
+            }
+        }
+    }
+    println!(
+        "\nFirst TLS handshake, hidden by the plain-HTTP proxy (`bench-tls`, {cold} fresh processes, \
+         median / p90 ms): {roots} root certificates loaded and parsed {:.2} / {:.2}; \
+         first ClientHello on aws-lc-rs (the process's first randomness) {:.2} / {:.2}.",
+        pct(&roots_ms, 50.0),
+        pct(&roots_ms, 90.0),
+        pct(&hello_ms, 50.0),
+        pct(&hello_ms, 90.0),
+    );
 }
 
 fn print_report(rows: &[Row], packages: &[(&str, (u64, u64))], cold: usize, warm: usize) {

@@ -250,22 +250,13 @@ fn write_rollback(out: &mut String, r: &Value) {
             s(r, "alarms_unreadable")
         );
     } else if !any {
-        let alarms = r
-            .get("auto_rollback_alarms")
-            .and_then(Value::as_array)
-            .map_or(0, Vec::len);
+        let alarms = crate::report::strings(r, "auto_rollback_alarms").len();
         let _ = writeln!(
             out,
             "  No alarm can be named: none of the {alarms} auto-rollback alarm(s) is in ALARM or changed state during the deployment."
         );
     }
-    let undescribed: Vec<&str> = r
-        .get("alarms_not_described")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
+    let undescribed = crate::report::strings(r, "alarms_not_described");
     if !undescribed.is_empty() {
         let _ = writeln!(
             out,

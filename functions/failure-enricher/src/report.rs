@@ -253,6 +253,17 @@ fn timeout_facts(reason: &str, job: &JobFacts) -> Value {
 }
 
 /// The evidence block of a report's text.
+/// The strings of the array `doc[key]` (none when it is missing or not an array), for the
+/// texts written from the redacted report JSON.
+pub fn strings<'a>(doc: &'a Value, key: &str) -> Vec<&'a str> {
+    doc.get(key)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
 pub fn write_evidence(out: &mut String, doc: &Value) {
     let Some(evidence) = doc.get("evidence").and_then(Value::as_array) else {
         return;

@@ -248,13 +248,7 @@ fn text(doc: &Value, verb: &str) -> String {
         .flatten()
     {
         let gs = |k: &str| g.get(k).and_then(Value::as_str).unwrap_or("");
-        let examples: Vec<&str> = g
-            .get("examples")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
+        let examples = crate::report::strings(g, "examples");
         let _ = writeln!(
             out,
             "  {} x {}: {} (e.g. {})",
@@ -268,13 +262,7 @@ fn text(doc: &Value, verb: &str) -> String {
             examples.join(", ")
         );
     }
-    let sampled: Vec<&str> = doc
-        .get("failed_children_sampled")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
+    let sampled = crate::report::strings(doc, "failed_children_sampled");
     let _ = writeln!(out, "Described: {}", sampled.join(", "));
     crate::report::write_evidence(&mut out, doc);
     let _ = writeln!(

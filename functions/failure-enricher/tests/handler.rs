@@ -953,9 +953,20 @@ fn rolled_back_endpoint() -> (EndpointFacts, Vec<AlarmState>) {
     (e, alarms)
 }
 
+/// The sample of a deployment's end, which the rollback tests ask about.
+const ROLLED_BACK: &str = "endpoint-deployment-state-change-rolled-back.json";
+
+/// Fakes that know one endpoint (its facts' name) and the alarms DescribeAlarms answers.
+fn endpoint_jobs(facts: EndpointFacts, alarms: Vec<AlarmState>) -> FakeJobs {
+    FakeJobs {
+        endpoints: BTreeMap::from([(facts.name.clone(), facts)]),
+        alarms: Mutex::new(alarms),
+        ..FakeJobs::default()
+    }
+}
+
 #[tokio::test]
 async fn a_rolled_back_deployment_names_the_alarm_that_tripped_once() {
-    let name = "SagewatchDemoEndpoint";
     let (facts, alarms) = rolled_back_endpoint();
     let mut logs = FakeLogs::default();
     logs.streams.insert(
@@ -965,13 +976,8 @@ async fn a_rolled_back_deployment_names_the_alarm_that_tripped_once() {
             "Responded 500 after 41 ms",
         ]),
     );
-    let jobs = FakeJobs {
-        endpoints: BTreeMap::from([(name.into(), facts)]),
-        alarms: Mutex::new(alarms),
-        ..FakeJobs::default()
-    };
-    let e = enricher(jobs, logs);
-    let event = sample("endpoint-deployment-state-change-rolled-back.json");
+    let e = enricher(endpoint_jobs(facts, alarms), logs);
+    let event = sample(ROLLED_BACK);
     let out = run(&e, event.clone()).await.unwrap();
     let Outcome::Reported { report } = out else {
         panic!("{out:?}")
@@ -1056,26 +1062,13 @@ async fn a_rolled_back_deployment_names_the_alarm_that_tripped_once() {
 
 #[tokio::test]
 async fn deployments_that_completed_or_are_still_baking_are_not_rollbacks() {
-    let name = "SagewatchDemoEndpoint";
     let (mut facts, mut alarms) = rolled_back_endpoint();
     // The same endpoint, now on the new config, every alarm OK for a day.
     facts.config_name = Some("sagewatch-demo-endpoint-config-2".into());
     alarms[0].state = "OK".into();
     alarms[0].updated = alarms[1].updated;
-    let e = enricher(
-        FakeJobs {
-            endpoints: BTreeMap::from([(name.into(), facts.clone())]),
-            alarms: Mutex::new(alarms),
-            ..FakeJobs::default()
-        },
-        FakeLogs::default(),
-    );
-    let out = run(
-        &e,
-        sample("endpoint-deployment-state-change-rolled-back.json"),
-    )
-    .await
-    .unwrap();
+    let e = enricher(endpoint_jobs(facts.clone(), alarms), FakeLogs::default());
+    let out = run(&e, sample(ROLLED_BACK)).await.unwrap();
     let Outcome::Ignored { reason } = out else {
         panic!("{out:?}")
     };
@@ -1097,20 +1090,12 @@ async fn deployments_that_completed_or_are_still_baking_are_not_rollbacks() {
         (ErrorKind::AccessDenied, false),
         (ErrorKind::Throttled, true),
     ] {
-        let e = enricher(
-            FakeJobs {
-                endpoints: BTreeMap::from([(name.into(), facts_denied.clone())]),
-                alarms: Mutex::new(alarms.clone()),
-                alarms_fail: Some(kind),
-                ..FakeJobs::default()
-            },
-            FakeLogs::default(),
-        );
-        let out = run(
-            &e,
-            sample("endpoint-deployment-state-change-rolled-back.json"),
-        )
-        .await;
+        let jobs = FakeJobs {
+            alarms_fail: Some(kind),
+            ..endpoint_jobs(facts_denied.clone(), alarms.clone())
+        };
+        let e = enricher(jobs, FakeLogs::default());
+        let out = run(&e, sample(ROLLED_BACK)).await;
         match out {
             Err(_) => assert!(retried, "{kind:?}"),
             Ok(Outcome::Ignored { reason }) => {
@@ -1124,19 +1109,8 @@ async fn deployments_that_completed_or_are_still_baking_are_not_rollbacks() {
 
     // No auto-rollback alarms configured: no DescribeAlarms at all.
     facts.rollback_alarms.clear();
-    let e = enricher(
-        FakeJobs {
-            endpoints: BTreeMap::from([(name.into(), facts)]),
-            ..FakeJobs::default()
-        },
-        FakeLogs::default(),
-    );
-    let out = run(
-        &e,
-        sample("endpoint-deployment-state-change-rolled-back.json"),
-    )
-    .await
-    .unwrap();
+    let e = enricher(endpoint_jobs(facts, Vec::new()), FakeLogs::default());
+    let out = run(&e, sample(ROLLED_BACK)).await.unwrap();
     assert!(matches!(out, Outcome::Ignored { .. }), "{out:?}");
     assert!(e.jobs.other_calls.lock().unwrap().is_empty());
 }

@@ -701,26 +701,19 @@ impl<J: Jobs, L: Logs, N: Notifier, C: ClaimStore, W: Sink> Enricher<J, L, N, C,
                 Some(e) => format!("{why}; the alarms could not be read: {e}"),
                 None => why,
             }),
-            rollback::Verdict::RolledBack {
-                because,
-                in_progress,
-                triggered,
-            } => Ok(rollback::Judged {
-                because,
-                in_progress,
-                triggered,
+            rollback::Verdict::RolledBack(mut judged) => {
                 // Named in the deployment config, not answered (deleted, or composite).
-                undescribed: match unreadable {
-                    Some(_) => Vec::new(),
-                    None => facts
+                if unreadable.is_none() {
+                    judged.undescribed = facts
                         .rollback_alarms
                         .iter()
                         .filter(|n| !alarms.iter().any(|a| &a.name == *n))
                         .cloned()
-                        .collect(),
-                },
-                alarms_unreadable: unreadable,
-            }),
+                        .collect();
+                }
+                judged.alarms_unreadable = unreadable;
+                Ok(judged)
+            }
         })
     }
 

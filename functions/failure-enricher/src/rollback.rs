@@ -78,14 +78,9 @@ pub struct Triggered {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// Rolled back, or rolling back now (`in_progress`). `because` says which sign showed it;
-    /// `triggered` holds the alarms, strongest evidence first (may be empty: then the report
-    /// says no alarm could be named).
-    RolledBack {
-        because: &'static str,
-        in_progress: bool,
-        triggered: Vec<Triggered>,
-    },
+    /// Rolled back, or rolling back now: why, and the alarms to name (the caller adds what it
+    /// knows of the alarms it could not read or that were not answered).
+    RolledBack(Judged),
     /// Nothing to report, and why.
     NotRolledBack(String),
 }
@@ -234,11 +229,13 @@ pub fn judge(f: &Facts) -> Verdict {
         ));
     };
     let in_service = now.as_ref().is_some_and(|n| n.is("InService"));
-    Verdict::RolledBack {
+    Verdict::RolledBack(Judged {
         because,
         in_progress: !in_service,
         triggered: triggered(f),
-    }
+        alarms_unreadable: None,
+        undescribed: Vec::new(),
+    })
 }
 
 /// The alarms worth naming, strongest evidence first, then the first to change first (the
@@ -346,11 +343,12 @@ mod tests {
             alarm("errors-5xx", "ALARM", 4),
             alarm("new-variant-invocations", "OK", 20),
         ];
-        let Verdict::RolledBack {
+        let Verdict::RolledBack(Judged {
             because,
             in_progress,
             triggered,
-        } = judge(&facts(&e, "InService", None, &alarms))
+            ..
+        }) = judge(&facts(&e, "InService", None, &alarms))
         else {
             panic!("not rolled back")
         };
@@ -394,11 +392,12 @@ mod tests {
         let mut e = event("UPDATING");
         e.messages = vec!["Rolling back: alarm errors-5xx is in ALARM state.".into()];
         let alarms = [alarm("latency", "ALARM", 1), alarm("errors-5xx", "OK", 2)];
-        let Verdict::RolledBack {
+        let Verdict::RolledBack(Judged {
             because,
             in_progress,
             triggered,
-        } = judge(&facts(&e, "Updating", None, &alarms))
+            ..
+        }) = judge(&facts(&e, "Updating", None, &alarms))
         else {
             panic!("not rolled back")
         };
@@ -415,9 +414,9 @@ mod tests {
     #[test]
     fn status_signs_without_alarms_still_report_with_no_trigger() {
         let e = event("ROLLING_BACK");
-        let Verdict::RolledBack {
+        let Verdict::RolledBack(Judged {
             because, triggered, ..
-        } = judge(&facts(&e, "Updating", None, &[]))
+        }) = judge(&facts(&e, "Updating", None, &[]))
         else {
             panic!("not rolled back")
         };
@@ -436,10 +435,10 @@ mod tests {
                 Some("Rolled back to the previous config"),
                 &[]
             )),
-            Verdict::RolledBack {
+            Verdict::RolledBack(Judged {
                 because: "DescribeEndpoint has a FailureReason",
                 ..
-            }
+            })
         ));
     }
 
@@ -483,7 +482,7 @@ mod tests {
         let mut named = event("UPDATING");
         named.messages = vec!["Rolling back: alarm prod-errors-5xx-high is in ALARM".into()];
         let alarms = [alarm("errors-5xx", "OK", 600)];
-        let Verdict::RolledBack { triggered, .. } =
+        let Verdict::RolledBack(Judged { triggered, .. }) =
             judge(&facts(&named, "Updating", None, &alarms))
         else {
             panic!("not rolled back")
@@ -498,7 +497,8 @@ mod tests {
     fn a_rollback_told_by_its_failure_reason_alone_is_keyed_by_that_text() {
         let e = event("IN_SERVICE");
         let reason = "Rolled back: alarm errors-5xx was triggered";
-        let Verdict::RolledBack { because, .. } = judge(&facts(&e, "InService", Some(reason), &[]))
+        let Verdict::RolledBack(Judged { because, .. }) =
+            judge(&facts(&e, "InService", Some(reason), &[]))
         else {
             panic!("not rolled back")
         };
@@ -520,7 +520,8 @@ mod tests {
             alarm("latency", "ALARM", 2),
             alarm("errors-5xx", "ALARM", 9),
         ];
-        let Verdict::RolledBack { triggered, .. } = judge(&facts(&e, "InService", None, &alarms))
+        let Verdict::RolledBack(Judged { triggered, .. }) =
+            judge(&facts(&e, "InService", None, &alarms))
         else {
             panic!("not rolled back")
         };
@@ -551,7 +552,8 @@ mod tests {
             alarm("errors-5xx", "ALARM", 2),
             alarm("before-the-deployment", "OK", 30),
         ];
-        let Verdict::RolledBack { triggered, .. } = judge(&facts(&e, "InService", None, &alarms))
+        let Verdict::RolledBack(Judged { triggered, .. }) =
+            judge(&facts(&e, "InService", None, &alarms))
         else {
             panic!("not rolled back")
         };
